@@ -1,0 +1,270 @@
+"""The ``itsm`` command: database, deploy, check, users and tokens, server, worker, bench."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sys
+from pathlib import Path
+
+import click
+from werkzeug.security import generate_password_hash
+
+from api.config import PROJECT_ROOT, Settings, load_settings
+from engine import accounts
+from engine.access import ADMIN, SYSTEM, Actor
+from engine.deploy import read_folder
+from engine.deploy_checks import check_process_folder
+from engine.errors import EngineError
+from engine.orchestrator import Orchestrator
+from storage import migrate
+from storage.database import Database
+
+DEFAULT_LIBRARY = PROJECT_ROOT / "bpmn"
+DEMO_PASSWORD_FILE = "demo-users.json"
+
+
+def _database(settings: Settings) -> Database:
+    if settings.is_sqlite:
+        settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    return Database(settings.database_url)
+
+
+def _orchestrator(settings: Settings) -> Orchestrator:
+    db = _database(settings)
+    if not migrate.is_current(db):
+        raise click.ClickException("the database schema is not current: run `itsm db upgrade`")
+    return Orchestrator(db, script_time_limit=settings.script_time_limit)
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Run ISO/IEC 20000 service management processes from BPMN diagrams."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    ctx.obj = load_settings()
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+def db_upgrade(settings: Settings) -> None:
+    """Create or migrate the schema to the newest revision (safe to repeat)."""
+    migrate.upgrade(_database(settings))
+    click.echo(f"database is current: {_redact(settings.database_url)}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.pass_obj
+def deploy(settings: Settings, paths: tuple[Path, ...]) -> None:
+    """Deploy process folders or folders of them (default: the bundled library)."""
+    orchestrator = _orchestrator(settings)
+    results = orchestrator.deploy_paths(list(paths) or [DEFAULT_LIBRARY], SYSTEM)
+    failed = False
+    for result in results:
+        if result.outcome is None:
+            failed = True
+            click.echo(f"REJECTED {result.key}: {len(result.problems)} problem(s)")
+            for problem in result.problems:
+                click.echo(f"  {problem}")
+        elif result.outcome.created:
+            click.echo(f"deployed {result.key} version {result.outcome.version}")
+        else:
+            click.echo(f"unchanged {result.key} version {result.outcome.version}")
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+def check(paths: tuple[Path, ...]) -> None:
+    """Validate process folders without deploying (exit status 1 on any problem)."""
+    from engine.orchestrator import _process_folders
+
+    roles = _library_roles(DEFAULT_LIBRARY)
+    failed = False
+    for path in list(paths) or [DEFAULT_LIBRARY]:
+        roles |= _library_roles(path)
+        for folder in _process_folders(path):
+            library = {
+                f"{other.name}/{f.name}": f.read_bytes()
+                for other in _process_folders(folder.parent) if other != folder
+                for f in other.glob("*.bpmn")
+            }
+            checked = check_process_folder(folder.name, read_folder(folder), known_roles=roles,
+                                           library_bpmn=library)
+            failed |= bool(checked.problems)
+            click.echo(f"{'ok' if not checked.problems else 'PROBLEMS'} {folder.name}")
+            for problem in checked.problems:
+                click.echo(f"  {problem}")
+    if failed:
+        sys.exit(1)
+
+
+def _library_roles(path: Path) -> set[str]:
+    roles_file = path / "roles.json"
+    if not roles_file.is_file():
+        return set()
+    return {r["name"] for r in json.loads(roles_file.read_text())["roles"]}
+
+
+@main.group()
+def user() -> None:
+    """Users and their roles."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, help="A role (lane name); repeat for several.")
+@click.option("--password", is_flag=True, help="Ask for a password for browser sign-in.")
+@click.option("--token", is_flag=True, help="Create an API token and print it once.")
+@click.pass_obj
+def user_add(settings: Settings, name: str, roles: tuple[str, ...], password: bool,
+             token: bool) -> None:
+    """Create a user (or add roles to an existing one)."""
+    orchestrator = _orchestrator(settings)
+    hashed = None
+    if password:
+        hashed = generate_password_hash(click.prompt("Password", hide_input=True,
+                                                     confirmation_prompt=True))
+    with orchestrator.db.write() as session:
+        accounts.ensure_user(session, name, roles, password_hash=hashed)
+        secret = accounts.create_token(session, name) if token else None
+    click.echo(f"user {name} has roles: {', '.join(sorted(roles)) or '(none added)'}")
+    if secret:
+        click.echo(f"token (shown once): {secret}")
+
+
+@main.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.argument("user_name")
+@click.option("--name", default="default", help="A label to tell tokens apart.")
+@click.pass_obj
+def token_create(settings: Settings, user_name: str, name: str) -> None:
+    """Create an API token for a user and print it once."""
+    orchestrator = _orchestrator(settings)
+    with orchestrator.db.write() as session:
+        click.echo(accounts.create_token(session, user_name, name))
+
+
+@token.command("revoke")
+@click.argument("prefix")
+@click.pass_obj
+def token_revoke(settings: Settings, prefix: str) -> None:
+    """Revoke the token whose first 12 characters are PREFIX."""
+    orchestrator = _orchestrator(settings)
+    with orchestrator.db.write() as session:
+        accounts.revoke_token(session, prefix)
+    click.echo("revoked")
+
+
+@main.command("demo-users")
+@click.pass_obj
+def demo_users(settings: Settings) -> None:
+    """Create one demo user per library role; print passwords and tokens once."""
+    orchestrator = _orchestrator(settings)
+    roles = sorted(_library_roles(DEFAULT_LIBRARY))
+    created = []
+    with orchestrator.db.write() as session:
+        for role in roles:
+            name = "demo-" + role.lower().replace(" ", "-")
+            if session.scalar(_user_exists(name)):
+                continue
+            password = secrets.token_urlsafe(12)
+            accounts.ensure_user(session, name, [role], display_name=f"Demo {role}",
+                                 password_hash=generate_password_hash(password))
+            created.append((name, role, password, accounts.create_token(session, name)))
+    if not created:
+        click.echo("demo users exist already (their passwords were printed when made)")
+    for name, role, password, secret in created:
+        click.echo(f"{name:28} role={role:18} password={password}  token={secret}")
+
+
+def _user_exists(name: str):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from storage.models import User
+
+    return select(User.id).where(User.name == name)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.pass_obj
+def serve(settings: Settings, host: str, port: int, threads: int) -> None:
+    """Serve the API (waitress), with the timer worker inside on the embedded default."""
+    import waitress
+
+    from api.app import create_app
+
+    orchestrator = _orchestrator(settings)
+    app = create_app(settings=settings, orchestrator=orchestrator)
+    worker = None
+    if settings.embedded_worker:
+        worker = orchestrator.timer_worker(settings.timer_poll_seconds)
+        worker.start_thread()
+    click.echo(f"serving on http://{host}:{port}/ (timer worker: "
+               f"{'inside' if worker else 'run `itsm worker`'})")
+    try:
+        waitress.serve(app, host=host, port=port, threads=threads, ident="itsm")
+    finally:
+        if worker:
+            worker.stop()
+
+
+@main.command()
+@click.pass_obj
+def worker(settings: Settings) -> None:
+    """Fire due timers until stopped (several may run against PostgreSQL)."""
+    orchestrator = _orchestrator(settings)
+    click.echo("timer worker running; Ctrl-C stops it")
+    try:
+        orchestrator.timer_worker(settings.timer_poll_seconds).run()
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.option("-n", "lifecycles", default=200, show_default=True, help="Lifecycles per run.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on the last line.")
+@click.pass_obj
+def bench(settings: Settings, lifecycles: int, as_json: bool) -> None:
+    """Incident lifecycles: raw SpiffWorkflow vs our engine on SQLite (and PostgreSQL)."""
+    from engine.benchmark import run_benchmark
+
+    postgres = settings.database_url if not settings.is_sqlite else None
+    figures = run_benchmark(lifecycles, DEFAULT_LIBRARY, postgres_url=postgres,
+                            report=click.echo)
+    if as_json:
+        click.echo(json.dumps(figures, sort_keys=True))
+
+
+def _redact(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+def admin_actor(name: str = "admin") -> Actor:
+    return Actor(name, frozenset({ADMIN}))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+
+__all__ = ["main"]
+_ = EngineError

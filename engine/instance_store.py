@@ -1,0 +1,250 @@
+"""Loading and saving one instance inside a unit of work.
+
+Saving writes the state with an optimistic lock (``WHERE lock_version = :seen``) and rebuilds
+the instance's index rows (ready user tasks, timers, message subscriptions) from that state,
+so the indexes can never disagree with what the workflow will do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from engine import clock, spiff
+from engine.connectors import ConnectorContext
+from engine.errors import NotFound, StaleInstance
+from engine.process_cache import ProcessCache
+from storage.models import (
+    HumanTask,
+    MessageSubscription,
+    Notification,
+    ProcessInstance,
+    ProcessVersion,
+    Timer,
+)
+
+__all__ = ["InstanceStore", "LoadedInstance"]
+
+# A correlation value that no message can carry: the instance could not compute its own.
+_UNRESOLVED = "\x00unresolved"
+_RECORD_COLUMNS = {
+    "title": "title",
+    "priority": "priority",
+    "service": "service",
+    "assignee_group": "assignee_group",
+    "status": "record_status",
+}
+
+
+@dataclass
+class LoadedInstance:
+    """An instance restored for one operation, with what saving it needs."""
+
+    row: ProcessInstance
+    version: ProcessVersion
+    parsed: spiff.ParsedProcess
+    workflow: Any
+    connector_context: ConnectorContext
+    seen_lock_version: int
+    # process id -> version id holding its files (the main process and the called ones)
+    version_of_process: dict[str, int] = field(default_factory=dict)
+
+
+ScriptEngineFactory = Callable[[ConnectorContext], spiff.PythonScriptEngine]
+
+
+class InstanceStore:
+    def __init__(self, cache: ProcessCache, script_engine_factory: ScriptEngineFactory) -> None:
+        self._cache = cache
+        self._script_engine = script_engine_factory
+
+    # ------------------------------------------------------------------ load
+
+    def load(self, session: Session, instance_id: int) -> LoadedInstance:
+        row = session.get(ProcessInstance, instance_id)
+        if row is None:
+            raise NotFound(f"no instance with id {instance_id}")
+        version = row.version
+        parsed = self._cache.parsed(session, version, row.called_versions)
+        context = ConnectorContext(instance_id=row.id, business_key=row.business_key)
+        workflow = spiff.load_state(row.state, parsed, self._script_engine(context))
+        return LoadedInstance(
+            row, version, parsed, workflow, context, row.lock_version,
+            _version_map(version, row.called_versions),
+        )
+
+    def create(
+        self,
+        session: Session,
+        version: ProcessVersion,
+        called_versions: dict[str, int],
+        data: dict[str, Any],
+        business_key: str,
+        started_by: str,
+    ) -> LoadedInstance:
+        """A new instance row (flushed, so it has an id) with a fresh, unstepped workflow."""
+        parsed = self._cache.parsed(session, version, called_versions)
+        now = clock.now()
+        row = ProcessInstance(
+            version_id=version.id, called_versions=called_versions, business_key=business_key,
+            status="running", state="", serializer_version=spiff.SERIALIZER_VERSION,
+            lock_version=0, started_by=started_by, started_at=now, updated_at=now,
+        )
+        row.version = version
+        session.add(row)
+        session.flush()
+        context = ConnectorContext(instance_id=row.id, business_key=business_key)
+        workflow = spiff.new_workflow(parsed, self._script_engine(context), data)
+        return LoadedInstance(
+            row, version, parsed, workflow, context, 0, _version_map(version, called_versions)
+        )
+
+    # ------------------------------------------------------------------ save
+
+    def save(self, session: Session, loaded: LoadedInstance) -> None:
+        """Write state and index rows; raises ``StaleInstance`` if another writer came first."""
+        row, workflow = loaded.row, loaded.workflow
+        now = clock.now()
+        if row.status == "running" and spiff.is_completed(workflow):
+            row.status, row.ended_at = "completed", now
+        values = {
+            "state": spiff.dump_state(workflow),
+            "status": row.status,
+            "ended_at": row.ended_at,
+            "error": row.error,
+            "updated_at": now,
+            "lock_version": loaded.seen_lock_version + 1,
+            **_record_values(loaded),
+        }
+        if loaded.seen_lock_version == 0:
+            # The row was inserted in this transaction; nobody else can have seen it.
+            for name, value in values.items():
+                setattr(row, name, value)
+            session.flush()
+        else:
+            self._update_locked(session, loaded, values)
+        self._rebuild_indexes(session, loaded)
+        self._write_outbox(session, loaded)
+        loaded.seen_lock_version += 1
+
+    @staticmethod
+    def _update_locked(session: Session, loaded: LoadedInstance, values: dict[str, Any]) -> None:
+        result = session.execute(
+            update(ProcessInstance)
+            .where(
+                ProcessInstance.id == loaded.row.id,
+                ProcessInstance.lock_version == loaded.seen_lock_version,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise StaleInstance(
+                f"instance {loaded.row.id} was changed by someone else; reload and try again"
+            )
+        for name, value in values.items():
+            setattr(loaded.row, name, value)
+
+    def _rebuild_indexes(self, session: Session, loaded: LoadedInstance) -> None:
+        instance_id = loaded.row.id
+        running = loaded.row.status == "running"
+        ready = spiff.ready_user_tasks(loaded.workflow) if running else []
+        self._sync_human_tasks(session, loaded, ready)
+        session.execute(delete(Timer).where(Timer.instance_id == instance_id))
+        session.execute(
+            delete(MessageSubscription).where(MessageSubscription.instance_id == instance_id)
+        )
+        if not running:
+            return
+        session.add_all(
+            Timer(instance_id=instance_id, task_guid=t.guid, name=t.name, due_at=t.due_at)
+            for t in spiff.waiting_timers(loaded.workflow)
+        )
+        for waiting in spiff.waiting_messages(loaded.workflow):
+            session.add_all(_subscription_rows(instance_id, waiting))
+
+    @staticmethod
+    def _sync_human_tasks(
+        session: Session, loaded: LoadedInstance, ready: list[spiff.ReadyUserTask]
+    ) -> None:
+        """Keep rows of still-ready tasks (and their claims); drop the rest; add new ones."""
+        instance_id = loaded.row.id
+        existing = {
+            row.id: row
+            for row in session.scalars(
+                select(HumanTask).where(HumanTask.instance_id == instance_id)
+            )
+        }
+        ready_ids = {task.guid for task in ready}
+        for guid, row in existing.items():
+            if guid not in ready_ids:
+                session.delete(row)
+        now = clock.now()
+        for task in ready:
+            if task.guid in existing:
+                continue
+            session.add(
+                HumanTask(
+                    id=task.guid, instance_id=instance_id, spec_name=task.spec_name,
+                    title=task.title, lane=task.lane, assignee=None,
+                    form_version_id=loaded.version_of_process.get(
+                        task.process_id, loaded.version.id
+                    ),
+                    form_schema=task.form_schema, form_ui_schema=task.form_ui_schema,
+                    instructions=task.instructions, created_at=now, due_at=None,
+                )
+            )
+        session.flush()
+
+    @staticmethod
+    def _write_outbox(session: Session, loaded: LoadedInstance) -> None:
+        now = clock.now()
+        for note in loaded.connector_context.outbox:
+            session.add(
+                Notification(
+                    instance_id=loaded.row.id, channel=note.channel, recipient=note.recipient,
+                    recipient_role=note.recipient_role, subject=note.subject, body=note.body,
+                    created_at=now,
+                )
+            )
+        loaded.connector_context.outbox.clear()
+
+
+def _version_map(version: ProcessVersion, called: dict[str, int]) -> dict[str, int]:
+    return {version.process_id: version.id, **called}
+
+
+def _subscription_rows(
+    instance_id: int, waiting: spiff.WaitingMessage
+) -> list[MessageSubscription]:
+    if not waiting.correlations:
+        pairs = [("", "")]
+    else:
+        pairs = [(k, _UNRESOLVED if v is None else v) for k, v in waiting.correlations.items()]
+    return [
+        MessageSubscription(
+            instance_id=instance_id, task_guid=waiting.guid, message_name=waiting.message_name,
+            correlation_key=key, correlation_value=value,
+        )
+        for key, value in pairs
+    ]
+
+
+def _record_values(loaded: LoadedInstance) -> dict[str, Any]:
+    """Project task data into the record columns the manifest names (``record``)."""
+    mapping: dict[str, str] = loaded.version.manifest.get("record", {}) or {}
+    if not mapping:
+        return {}
+    data = spiff.workflow_data(loaded.workflow)
+    values: dict[str, Any] = {}
+    for field_name, data_key in mapping.items():
+        column = _RECORD_COLUMNS.get(field_name)
+        if column is None or data_key not in data:
+            continue
+        value = data[data_key]
+        values[column] = None if value is None else str(value)[:500]
+    return values

@@ -1,0 +1,160 @@
+"""The engine's front door: one object wired in one place, used by the CLI, API and worker.
+
+Each method is one unit of work (its own transaction) unless it takes a session.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine import spiff
+from engine.access import Actor
+from engine.connectors import ConnectorContext, ConnectorRegistry, default_registry
+from engine.deploy import DeployOutcome, deploy_files, read_folder, register_roles
+from engine.deploy import dependency_order
+from engine.errors import DeployRejected, InvalidInput, Problem
+from engine.events import MessageOutcome
+from engine.instance_store import InstanceStore
+from engine.process_cache import ProcessCache
+from engine.queries import InboxFilter, InstanceView, Queries, TaskView
+from engine.runtime import InstanceOutcome, Runtime
+from engine.script_sandbox import RestrictedEnvironment
+from engine.timers import FiredTimers, TimerWorker, fire_due_timers
+from storage.database import Database
+from storage.models import AuditEvent
+
+__all__ = ["FolderResult", "Orchestrator"]
+
+ROLES_FILE = "roles.json"
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass(frozen=True)
+class FolderResult:
+    key: str
+    outcome: DeployOutcome | None
+    problems: list[Problem]
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        script_time_limit: float = 2.0,
+        connectors: ConnectorRegistry | None = None,
+    ) -> None:
+        self.db = db
+        self.script_time_limit = script_time_limit
+        self.connectors = connectors or default_registry()
+        self.cache = ProcessCache()
+        self.store = InstanceStore(self.cache, self._script_engine)
+        self.runtime = Runtime(db, self.cache, self.store)
+        self.queries = Queries(self.cache, self.store)
+
+    def _script_engine(self, context: ConnectorContext) -> spiff.PythonScriptEngine:
+        from engine import clock
+
+        environment = RestrictedEnvironment(
+            connectors=self.connectors,
+            clock=clock.now,
+            time_limit_seconds=self.script_time_limit,
+            connector_context=context,
+        )
+        return spiff.PythonScriptEngine(environment=environment)
+
+    # ------------------------------------------------------------------ deploy
+
+    def deploy(self, key: str, files: Mapping[str, bytes], actor: Actor) -> DeployOutcome:
+        with self.db.write() as session:
+            return deploy_files(session, key, files, actor)
+
+    def deploy_paths(self, paths: list[Path], actor: Actor) -> list[FolderResult]:
+        """Deploy process folders, or folders of them (with a ``roles.json`` beside them).
+
+        Folders go in dependency order (a called process first), each in its own
+        transaction: a rejected folder changes nothing and does not stop the others.
+        """
+        folders: dict[str, dict[str, bytes]] = {}
+        for path in paths:
+            self._register_roles_beside(path, actor)
+            for folder in _process_folders(path):
+                folders[folder.name] = read_folder(folder)
+        results = []
+        for key in dependency_order(folders):
+            try:
+                results.append(FolderResult(key, self.deploy(key, folders[key], actor), []))
+            except DeployRejected as rejected:
+                results.append(FolderResult(key, None, rejected.problems))
+        return results
+
+    def _register_roles_beside(self, path: Path, actor: Actor) -> None:
+        roles_file = path / ROLES_FILE
+        if not roles_file.is_file():
+            return
+        if not actor.may_deploy():
+            raise InvalidInput("only a process owner or admin may register roles")
+        roles = json.loads(roles_file.read_text())["roles"]
+        with self.db.write() as session:
+            register_roles(session, {r["name"]: r.get("description", "") for r in roles})
+
+    # ------------------------------------------------------------------ run
+
+    def start_instance(
+        self, process_key: str, data: Mapping[str, Any] | None, actor: Actor,
+        business_key: str | None = None,
+    ) -> InstanceOutcome:
+        return self.runtime.start_instance(process_key, data, actor, business_key)
+
+    def complete_task(self, task_id: str, data: Mapping[str, Any], actor: Actor) -> InstanceOutcome:
+        return self.runtime.complete_task(task_id, data, actor)
+
+    def claim_task(self, task_id: str, actor: Actor) -> None:
+        self.runtime.claim_task(task_id, actor)
+
+    def unclaim_task(self, task_id: str, actor: Actor) -> None:
+        self.runtime.unclaim_task(task_id, actor)
+
+    def cancel_instance(self, instance_id: int, actor: Actor, reason: str = "") -> InstanceOutcome:
+        return self.runtime.cancel_instance(instance_id, actor, reason)
+
+    def deliver_message(
+        self, name: str, correlation: Mapping[str, Any], payload: Mapping[str, Any], actor: Actor
+    ) -> MessageOutcome:
+        return self.runtime.events.deliver_message(name, correlation, payload, actor)
+
+    def fire_due_timers(self, limit: int = 200) -> FiredTimers:
+        return fire_due_timers(self.runtime, limit)
+
+    def timer_worker(self, poll_seconds: float = 1.0) -> TimerWorker:
+        return TimerWorker(self.runtime, poll_seconds)
+
+    # ------------------------------------------------------------------ read
+
+    def inbox(self, actor: Actor, filters: InboxFilter | None = None) -> list[TaskView]:
+        with self.db.read() as session:
+            return self.queries.inbox(session, actor, filters or InboxFilter())
+
+    def task(self, task_id: str, actor: Actor) -> TaskView:
+        with self.db.read() as session:
+            return self.queries.task(session, task_id, actor)
+
+    def instance(self, instance_id: int, actor: Actor) -> InstanceView:
+        with self.db.read() as session:
+            return self.queries.instance(session, instance_id, actor)
+
+    def events(self, instance_id: int) -> list[AuditEvent]:
+        with self.db.read() as session:
+            return self.queries.events(session, instance_id)
+
+
+def _process_folders(path: Path) -> list[Path]:
+    if (path / MANIFEST_FILE).is_file():
+        return [path]
+    if not path.is_dir():
+        raise InvalidInput(f"{path} is not a folder")
+    return sorted(p for p in path.iterdir() if (p / MANIFEST_FILE).is_file())
