@@ -60,7 +60,7 @@ _RESERVED_IDS = ("Start", "End")
 _HIT_POLICIES = ("UNIQUE", "COLLECT")  # the only ones SpiffWorkflow's DMN engine implements
 _HUMAN_TASKS = ("userTask", "manualTask")
 _CONDITIONAL_SOURCES = ("exclusiveGateway", "inclusiveGateway")
-_INTERNAL_ERROR = "SpiffWorkflow could not parse this element"
+_INTERNAL_ERROR = "SpiffWorkflow could not parse this"
 
 # (path below the definitions, how it is compiled, what the process owner calls it)
 _CODE = (
@@ -88,6 +88,7 @@ _TIMER_EXAMPLES = {
     "timeCycle": 'repeating interval, e.g. "R3/PT1H"',
 }
 _NOT_LITERAL = object()
+_PROCESS = "bpmn:process[@id]"
 _SANDBOX_LINE = re.compile(r"(?:Script|Expression)(?: line (\d+))?: (.*)", re.DOTALL)
 
 
@@ -130,7 +131,7 @@ def check_process_folder(
     if not any(name.endswith(".bpmn") for name in files):
         problems.append(Problem(None, None, None, f"process folder {key!r} has no .bpmn file"))
     bpmn_docs = [doc for doc in docs if not doc.is_dmn]
-    defined = {p.get("id") for doc in bpmn_docs for p in doc.root.iterfind("bpmn:process", _NS)}
+    defined = {str(p.get("id")) for d in bpmn_docs for p in d.root.iterfind(_PROCESS, _NS)}
     called = {c for doc in bpmn_docs for c in _called_ids(doc.root)} - defined
     library = dict(library_bpmn or {}) if called else {}
     starts, own = _message_starts(bpmn_docs)
@@ -214,7 +215,9 @@ def _id_at_line(root: Element, line: int) -> str | None:
 # -- SpiffWorkflow's parse -------------------------------------------------------------------
 
 
-def _spiff_problems(docs: list[_Doc], library: dict[str, bytes], defined: set[str]) -> list[Problem]:
+def _spiff_problems(
+    docs: list[_Doc], library: dict[str, bytes], defined: set[str]
+) -> list[Problem]:
     """Parse the folder the way the engine will and turn each refusal into a Problem."""
     parser = SpiffBpmnParser(validator=VALIDATOR)
     problems: list[Problem] = []
@@ -223,7 +226,8 @@ def _spiff_problems(docs: list[_Doc], library: dict[str, bytes], defined: set[st
         add = parser.add_dmn_xml if doc.is_dmn else parser.add_bpmn_xml
         found = _attempt(docs, doc.name, add, doc.root, filename=doc.name)
         problems += found
-        parsed += [] if found or doc.is_dmn else [doc]
+        if not found and not doc.is_dmn:
+            parsed.append(doc)
     _add_library(parser, library, defined)
     for dmn in list(parser.dmn_parsers.values()):
         if dmn.filename in {doc.name for doc in docs}:  # DMN is parsed lazily otherwise
@@ -247,9 +251,9 @@ def _add_library(parser: Any, library: dict[str, bytes], defined: set[str]) -> N
             root = etree.fromstring(library[name], safe_xml_parser())
             if name.endswith(".dmn"):
                 parser.add_dmn_xml(root, filename=name)
-            elif not {p.get("id") for p in root.iterfind("bpmn:process", _NS)} & defined:
+            elif not {p.get("id") for p in root.iterfind(_PROCESS, _NS)} & defined:
                 parser.add_bpmn_xml(root, filename=name)
-        except Exception:  # noqa: S112 - deployed models were checked when they were deployed
+        except Exception:  # deployed models were checked when they were deployed
             continue
 
 
@@ -275,7 +279,7 @@ def _from_validation(exc: ValidationException, fallback: str, docs: list[_Doc]) 
         line = _line_of(element_id, next((d for d in docs if d.name == file), None))
     message = str(exc.args[0]) if exc.args else type(exc).__name__  # str(exc) appends ". "
     if re.match(r"[A-Z]\w*(Error|Exception)\(", message):  # Spiff wrapped its own bug
-        message = f"{_INTERNAL_ERROR} ({message})"
+        message = f"{_INTERNAL_ERROR} element ({message})"
     return Problem(file, line, element_id, message)
 
 
@@ -329,20 +333,21 @@ def _code_problems(doc: _Doc) -> list[Problem]:
     return problems
 
 
-def _compile_problems(doc: _Doc, element: Element, source: str | None, mode: str,
-                      what: str) -> list[Problem]:
-    if not (source or "").strip():
+def _compile_problems(
+    doc: _Doc, element: Element, source: str | None, mode: str, what: str
+) -> list[Problem]:
+    if source is None or not source.strip():
         # An empty script does nothing; an empty expression cannot be evaluated.
         return [] if mode == "exec" else [_problem(doc, element, f"the {what} is empty")]
-    error = check_syntax(str(source), mode)
+    error = check_syntax(source, mode)
     if error is None:
         return []
     # The sandbox says "Script line 2: ..."; report that line of the file instead.
     where = _SANDBOX_LINE.match(error)
     line, reason = (where[1], where[2]) if where else (None, error)
     problem = _problem(doc, element, f"the {what} is rejected: {reason}")
-    if line is not None and element.text is not None and source is element.text:
-        skipped = len(source) - len(source.lstrip()) if mode == "eval" else 0
+    if line is not None and source == element.text:  # text, not an attribute: count lines
+        skipped = len(source) - len(source.lstrip()) if mode == "eval" else 0  # eval strips
         offset = source[:skipped].count("\n") + int(line) - 1
         problem = replace(problem, line=element.sourceline + offset)
     return [problem]
@@ -465,7 +470,7 @@ def _message_references(root: Element) -> Iterator[Element]:
 def _lane_problems(doc: _Doc, known_roles: Collection[str]) -> list[Problem]:
     known = ", ".join(sorted(known_roles)) or "none"
     problems = []
-    for process in doc.root.iterfind("bpmn:process", _NS):
+    for process in doc.root.iterfind(_PROCESS, _NS):
         lanes = process.findall(".//bpmn:lane", _NS)
         for lane in lanes:
             name = lane.get("name")
@@ -509,7 +514,7 @@ def _message_starts(docs: list[_Doc]) -> tuple[dict[str, str], list[Problem]]:
     problems: list[Problem] = []
     for doc in docs:
         names = {m.get("id"): m.get("name") for m in doc.root.iterfind(".//bpmn:message", _NS)}
-        for process in doc.root.iterfind("bpmn:process[@id]", _NS):
+        for process in doc.root.iterfind(_PROCESS, _NS):
             if process.get("id") not in _executable_ids(doc.root):
                 continue
             path = "bpmn:startEvent/bpmn:messageEventDefinition"
@@ -596,7 +601,7 @@ def _manifest_process_problems(files: Mapping[str, bytes], docs: list[_Doc]) -> 
     unreadable = {n for n in files if n.endswith(".bpmn")} - {d.name for d in docs}
     if process_id is None or unreadable:
         return []  # the manifest's or the file's own problem says why
-    processes = {p.get("id"): p for d in docs for p in d.root.iterfind("bpmn:process", _NS)}
+    processes = {p.get("id"): p for d in docs for p in d.root.iterfind(_PROCESS, _NS)}
     if process_id not in processes:
         found = ", ".join(sorted(str(p) for p in processes)) or "none"
         return [Problem(MANIFEST_FILE, line, None, f"process_id {process_id!r} is not a process "
@@ -614,7 +619,7 @@ def _executable_ids(root: Element) -> set[str]:
     # SpiffWorkflow's rule: a process without isExecutable counts as executable.
     return {
         str(p.get("id"))
-        for p in root.iterfind("bpmn:process[@id]", _NS)
+        for p in root.iterfind(_PROCESS, _NS)
         if p.get("isExecutable", "true") == "true"
     }
 

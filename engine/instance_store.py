@@ -7,6 +7,7 @@ so the indexes can never disagree with what the workflow will do.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ __all__ = ["InstanceStore", "LoadedInstance"]
 
 # A correlation value that no message can carry: the instance could not compute its own.
 _UNRESOLVED = "\x00unresolved"
+_COMPRESSION_LEVEL = 6
 _RECORD_COLUMNS = {
     "title": "title",
     "priority": "priority",
@@ -71,7 +73,7 @@ class InstanceStore:
         version = row.version
         parsed = self._cache.parsed(session, version, row.called_versions)
         context = ConnectorContext(instance_id=row.id, business_key=row.business_key)
-        workflow = spiff.load_state(row.state, parsed, self._script_engine(context))
+        workflow = spiff.load_state(_decode(row.state), parsed, self._script_engine(context))
         return LoadedInstance(
             row, version, parsed, workflow, context, row.lock_version,
             _version_map(version, row.called_versions),
@@ -91,7 +93,7 @@ class InstanceStore:
         now = clock.now()
         row = ProcessInstance(
             version_id=version.id, called_versions=called_versions, business_key=business_key,
-            status="running", state="", serializer_version=spiff.SERIALIZER_VERSION,
+            status="running", state=b"", serializer_version=spiff.SERIALIZER_VERSION,
             lock_version=0, started_by=started_by, started_at=now, updated_at=now,
         )
         row.version = version
@@ -112,7 +114,7 @@ class InstanceStore:
         if row.status == "running" and spiff.is_completed(workflow):
             row.status, row.ended_at = "completed", now
         values = {
-            "state": spiff.dump_state(workflow),
+            "state": _encode(spiff.dump_state(workflow)),
             "status": row.status,
             "ended_at": row.ended_at,
             "error": row.error,
@@ -212,6 +214,16 @@ class InstanceStore:
                 )
             )
         loaded.connector_context.outbox.clear()
+
+
+def _encode(state: str) -> bytes:
+    # The JSON is mostly field names and task ids: compression takes it to about a third
+    # for some tens of microseconds, and keeps open instances within the 8 KB budget.
+    return zlib.compress(state.encode(), _COMPRESSION_LEVEL)
+
+
+def _decode(stored: bytes) -> str:
+    return zlib.decompress(stored).decode()
 
 
 def _version_map(version: ProcessVersion, called: dict[str, int]) -> dict[str, int]:

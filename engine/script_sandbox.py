@@ -79,12 +79,14 @@ MAX_INT_BITS = 100_000
 
 _FILENAME = "<script>"
 _LABELS: dict[str, str] = {"exec": "Script", "eval": "Expression"}
-_CHECK, _ENTER, _EXIT, _BINOP = "_deadline_check_", "_enter_call_", "_exit_call_", "_binop_"
+_CHECK, _ENTER, _EXIT = "_deadline_check_", "_enter_call_", "_exit_call_"
 _BLOCKED_CALLS = frozenset(
     {"open", "exec", "eval", "compile", "globals", "locals", "vars", "dir", "getattr",
      "setattr", "delattr", "input", "help", "memoryview", "type", "super", "object"}
 )
-_GUARDED_BINOPS: dict[type[ast.operator], str] = {ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<"}
+_GUARDED_BINOPS: dict[type[ast.operator], str] = {
+    ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_",
+}
 
 
 class SandboxViolation(BaseException):
@@ -150,61 +152,66 @@ def _capped_range(*args: int) -> range:
     return numbers
 
 
-def _check_size(op: str, left: Any, right: Any) -> None:
-    """Refuse results too big to compute in one step (the loop check cannot interrupt them)."""
-    if op == "*":
-        _check_repeat(left, right)
-        _check_repeat(right, left)
-        if _is_int(left) and _is_int(right):
-            _check_bits(left.bit_length() + right.bit_length(), op)
-    elif op == "**" and _is_int(left) and _is_int(right) and right > 0 and abs(left) > 1:
-        _check_bits(left.bit_length() * right, op)
-    elif op == "<<" and _is_int(left) and _is_int(right) and right > 0 and left:
-        _check_bits(left.bit_length() + right, op)
+_SEQUENCES = (str, bytes, list, tuple)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int)
+def _too_large(op: str) -> None:
+    raise SandboxViolation(f"the result of {op} would be a number too large to compute")
 
 
 def _check_repeat(sequence: Any, count: Any) -> None:
-    repeatable = isinstance(sequence, str | bytes | list | tuple) and _is_int(count)
-    if repeatable and len(sequence) * count > MAX_SEQUENCE_LENGTH:
+    if isinstance(count, int) and len(sequence) * count > MAX_SEQUENCE_LENGTH:
         raise SandboxViolation(
-                f"repeating a sequence to more than {MAX_SEQUENCE_LENGTH:,} items is not allowed"
-            )
+            f"repeating a sequence to more than {MAX_SEQUENCE_LENGTH:,} items is not allowed"
+        )
 
 
-def _check_bits(bits: int, op: str) -> None:
-    if bits > MAX_INT_BITS:
-        raise SandboxViolation(f"the result of {op} would be a number too large to compute")
+# ``*``, ``**`` and ``<<`` run through these: one C-level operation can otherwise take
+# minutes or gigabytes, and the loop check cannot interrupt it. Fast paths come first
+# because these run for every multiplication.
 
 
-_BINARY: dict[str, Callable[[Any, Any], Any]] = {
-    "*": operator.mul, "**": operator.pow, "<<": operator.lshift,
-}
+def _mul(left: Any, right: Any) -> Any:
+    if isinstance(left, int) and isinstance(right, int):
+        if left.bit_length() + right.bit_length() > MAX_INT_BITS:
+            _too_large("*")
+    elif isinstance(left, _SEQUENCES):
+        _check_repeat(left, right)
+    elif isinstance(right, _SEQUENCES):
+        _check_repeat(right, left)
+    return left * right
+
+
+def _pow(base: Any, exp: Any) -> Any:
+    if isinstance(base, int) and isinstance(exp, int) and exp > 0 and abs(base) > 1:
+        if base.bit_length() * exp > MAX_INT_BITS:
+            _too_large("**")
+    return base**exp
+
+
+def _lshift(value: Any, shift: Any) -> Any:
+    if isinstance(value, int) and isinstance(shift, int) and value and shift > 0:
+        if value.bit_length() + shift > MAX_INT_BITS:
+            _too_large("<<")
+    return value << shift
+
+
 _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
-    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
-    "%=": operator.imod, "**=": operator.ipow, "<<=": operator.ilshift,
-    ">>=": operator.irshift, "|=": operator.ior, "^=": operator.ixor, "&=": operator.iand,
-    "//=": operator.ifloordiv, "@=": operator.imatmul,
+    "+=": operator.iadd, "-=": operator.isub, "*=": _mul, "/=": operator.itruediv,
+    "%=": operator.imod, "**=": _pow, "<<=": _lshift, ">>=": operator.irshift,
+    "|=": operator.ior, "^=": operator.ixor, "&=": operator.iand, "//=": operator.ifloordiv,
+    "@=": operator.imatmul,
 }
-
-
-def _binop(op: str, left: Any, right: Any) -> Any:
-    _check_size(op, left, right)
-    return _BINARY[op](left, right)
 
 
 def _inplacevar(op: str, target: Any, value: Any) -> Any:
-    _check_size(op[:-1], target, value)
     return _INPLACE[op](target, value)
 
 
 def _guarded_pow(base: Any, exp: Any, mod: Any = None) -> Any:
     if mod is not None:  # modular exponentiation stays small
         return pow(base, exp, mod)
-    return _binop("**", base, exp)
+    return _pow(base, exp)
 
 
 def _apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -240,7 +247,9 @@ _STATIC_GUARDS: dict[str, Any] = {
     "_unpack_sequence_": guarded_unpack_sequence,
     "_print_": PrintCollector,
     "_apply_": _apply,
-    _BINOP: _binop,
+    "_mul_": _mul,
+    "_pow_": _pow,
+    "_lshift_": _lshift,
 }
 
 
@@ -333,8 +342,7 @@ class SandboxPolicy(RestrictingNodeTransformer):
     def visit_BinOp(self, node: ast.BinOp) -> _Visit:
         result = super().visit_BinOp(node)
         if isinstance(result, ast.BinOp) and type(result.op) in _GUARDED_BINOPS:
-            symbol = ast.Constant(_GUARDED_BINOPS[type(result.op)])
-            return _call(_BINOP, result, symbol, result.left, result.right)
+            return _call(_GUARDED_BINOPS[type(result.op)], result, result.left, result.right)
         return result
 
 

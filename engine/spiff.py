@@ -25,7 +25,7 @@ import SpiffWorkflow.bpmn.specs.event_definitions.timer as _spiff_timer
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import (
     BpmnWorkflowConverter,
@@ -53,6 +53,7 @@ __all__ = [
     "ParsedProcess",
     "PythonScriptEngine",
     "ReadyUserTask",
+    "TaskDataEnvironment",
     "SpiffBpmnParser",
     "SpiffWorkflowException",
     "ThrownEvent",
@@ -64,6 +65,7 @@ __all__ = [
     "deliver_message",
     "deliver_signal",
     "dump_state",
+    "full_serializer",
     "load_state",
     "new_workflow",
     "parse_process",
@@ -147,6 +149,11 @@ def _make_serializer() -> BpmnWorkflowSerializer:
 
 _SERIALIZER = _make_serializer()
 SERIALIZER_VERSION: str = _SERIALIZER.VERSION
+
+
+def full_serializer() -> BpmnWorkflowSerializer:
+    """SpiffWorkflow's own serializer, spec included (what the benchmark's raw run uses)."""
+    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
 
 
 def dump_state(workflow: BpmnWorkflow) -> str:

@@ -113,7 +113,8 @@ class ProcessInstance(Base):
     called_versions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     business_key: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(20))
-    state: Mapped[str] = mapped_column(Text)
+    # SpiffWorkflow state without the spec, zlib-compressed JSON (see engine.instance_store).
+    state: Mapped[bytes] = mapped_column(LargeBinary)
     serializer_version: Mapped[str] = mapped_column(String(20))
     lock_version: Mapped[int] = mapped_column(Integer, default=1)
     started_by: Mapped[str] = mapped_column(String(100))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 13:39:02.594766
+Create Date: 2026-11-22 13:40:22.979704
 """
 
 from alembic import op
@@ -108,7 +108,7 @@ def upgrade() -> None:
     sa.Column('called_versions', sa.JSON(), nullable=False),
     sa.Column('business_key', sa.String(length=100), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
-    sa.Column('state', sa.Text(), nullable=False),
+    sa.Column('state', sa.LargeBinary(), nullable=False),
     sa.Column('serializer_version', sa.String(length=20), nullable=False),
     sa.Column('lock_version', sa.Integer(), nullable=False),
     sa.Column('started_by', sa.String(length=100), nullable=False),

@@ -1,0 +1,262 @@
+"""Fixtures and small drivers for the integration tests (engine + real database).
+
+Fixtures
+--------
+``orchestrator``
+    An :class:`Orchestrator` on a fresh, migrated database (SQLite and PostgreSQL, through
+    ``database_url``), with the process library in ``bpmn/`` deployed. Disposed afterwards.
+``make_orchestrator``
+    A factory for more orchestrators on the same kind of fresh database: a second one on the
+    same URL (like a second worker process) or one with other options (``script_time_limit``).
+``clock``
+    A :class:`ManualClock` installed as the engine clock (restored afterwards), so timers
+    become due when the test advances it.
+
+Drivers
+-------
+``complete_current(orchestrator, actor, title, data=None, instance_id=None)`` completes the
+actor's inbox task with that title (canonical form data from ``FORM_DATA`` unless given).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from engine.access import SYSTEM, Actor
+from engine.clock import ManualClock, use_clock
+from engine.orchestrator import Orchestrator
+from engine.runtime import InstanceOutcome
+from storage import migrate
+from storage.database import Database
+from storage.models import (
+    AuditEvent,
+    HumanTask,
+    MessageSubscription,
+    Notification,
+    ProcessInstance,
+    ProcessVersion,
+    Timer,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LIBRARY = REPO_ROOT / "bpmn"
+
+SERVICE_DESK = Actor("sam", frozenset({"Service Desk"}))
+RESOLVER = Actor("rita", frozenset({"Resolver Group"}))
+RESOLVER_2 = Actor("rolf", frozenset({"Resolver Group"}))
+MANAGER = Actor("ivan", frozenset({"Incident Manager"}))
+OUTSIDER = Actor("olga", frozenset({"Reader"}))
+OWNER = Actor("paula", frozenset({"Process Owner"}))
+
+CALLER = "alice@example.com"
+
+# Canonical, valid data for every user task of the library, by task title.
+FORM_DATA: dict[str, dict[str, Any]] = {
+    "Record and classify": {
+        "caller": CALLER,
+        "channel": "phone",
+        "service": "Email",
+        "ci": "SRV-0042",
+        "category": "software",
+        "summary": "Mail is down for me",
+        "description": "Outlook says it cannot connect since 9:00.",
+        "impact": 2,
+        "urgency": 2,
+    },
+    "Investigate and diagnose": {
+        "assignment_group": "Applications",
+        "findings": "Mail profile is corrupt",
+        "outcome": "resolved",
+    },
+    "Resolve": {
+        "resolution_code": "fixed",
+        "resolution_notes": "Rebuilt the mail profile; mail works again.",
+    },
+    "Review escalated incident": {
+        "decision": "continue",
+        "management_note": "Applications keeps it, update me hourly.",
+    },
+    "Take ownership": {
+        "major_incident_manager": "ivan",
+        "communication_plan": "Status page every 30 minutes, management mail hourly.",
+    },
+    "Coordinate resolution": {
+        "resolution_code": "workaround",
+        "resolution_notes": "Failed over to the standby mail cluster.",
+    },
+    "Post-incident review": {
+        "root_cause_summary": "Storage controller firmware bug on the primary cluster.",
+        "lessons_learned": "Fail over sooner; monitor controller latency.",
+        "follow_up_problem": True,
+    },
+}
+
+
+def form_data(title: str, **overrides: Any) -> dict[str, Any]:
+    """A fresh copy of the canonical data for ``title`` with ``overrides`` applied."""
+    return {**copy.deepcopy(FORM_DATA[title]), **overrides}
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def _open(url: str, script_time_limit: float = 2.0, deploy: bool = True) -> Orchestrator:
+    db = Database(url)
+    migrate.upgrade(db)
+    orchestrator = Orchestrator(db, script_time_limit=script_time_limit)
+    if deploy:
+        results = orchestrator.deploy_paths([LIBRARY], SYSTEM)
+        rejected = {r.key: [str(p) for p in r.problems] for r in results if r.problems}
+        assert not rejected, f"the library was rejected: {rejected}"
+        assert {r.key for r in results} == {"incident", "major_incident"}
+    return orchestrator
+
+
+@pytest.fixture
+def make_orchestrator(database_url: str) -> Iterator[Callable[..., Orchestrator]]:
+    """``make(script_time_limit=2.0, deploy=True)``: an orchestrator on this test's database."""
+    made: list[Orchestrator] = []
+
+    def make(script_time_limit: float = 2.0, deploy: bool = True) -> Orchestrator:
+        orchestrator = _open(database_url, script_time_limit, deploy)
+        made.append(orchestrator)
+        return orchestrator
+
+    yield make
+    for orchestrator in made:
+        orchestrator.db.dispose()
+
+
+@pytest.fixture
+def orchestrator(make_orchestrator: Callable[..., Orchestrator]) -> Orchestrator:
+    return make_orchestrator()
+
+
+@pytest.fixture
+def clock() -> Iterator[ManualClock]:
+    manual = ManualClock(datetime(2030, 1, 7, 9, 0, tzinfo=UTC))
+    previous = use_clock(manual)
+    try:
+        yield manual
+    finally:
+        use_clock(previous)
+
+
+# --------------------------------------------------------------------------- drivers
+
+
+def find_task(
+    orchestrator: Orchestrator, actor: Actor, title: str, instance_id: int | None = None
+) -> Any:
+    """The actor's single inbox task with ``title`` (of ``instance_id`` if given)."""
+    tasks = [
+        t for t in orchestrator.inbox(actor)
+        if t.title == title and (instance_id is None or t.instance_id == instance_id)
+    ]
+    titles = [t.title for t in orchestrator.inbox(actor)]
+    assert len(tasks) == 1, f"{actor.name} should have one {title!r} task; inbox: {titles}"
+    return tasks[0]
+
+
+def complete_current(
+    orchestrator: Orchestrator,
+    actor: Actor,
+    title: str,
+    data: dict[str, Any] | None = None,
+    instance_id: int | None = None,
+) -> InstanceOutcome:
+    """Complete the actor's inbox task ``title`` with ``data`` (default: canonical data)."""
+    task = find_task(orchestrator, actor, title, instance_id)
+    payload = form_data(title) if data is None else data
+    return orchestrator.complete_task(task.id, payload, actor)
+
+
+def start_incident(orchestrator: Orchestrator, actor: Actor = SERVICE_DESK) -> InstanceOutcome:
+    return orchestrator.start_instance("incident", {}, actor)
+
+
+def record_incident(
+    orchestrator: Orchestrator, impact: int = 2, urgency: int = 2, **overrides: Any
+) -> InstanceOutcome:
+    """Start an incident and complete "Record and classify"."""
+    started = start_incident(orchestrator)
+    data = form_data("Record and classify", impact=impact, urgency=urgency, **overrides)
+    return complete_current(orchestrator, SERVICE_DESK, "Record and classify", data,
+                            started.instance_id)
+
+
+def confirm(orchestrator: Orchestrator, business_key: str, accepted: bool = True) -> Any:
+    return orchestrator.deliver_message(
+        "incident_confirmation", {"incident_number": business_key}, {"accepted": accepted},
+        SERVICE_DESK,
+    )
+
+
+def audit_kinds(orchestrator: Orchestrator, instance_id: int) -> list[str]:
+    return [e.kind for e in orchestrator.events(instance_id)]
+
+
+def notifications(orchestrator: Orchestrator, instance_id: int) -> list[Notification]:
+    with orchestrator.db.read() as session:
+        return list(session.scalars(
+            select(Notification).where(Notification.instance_id == instance_id)
+            .order_by(Notification.id)
+        ))
+
+
+def timers_of(orchestrator: Orchestrator, instance_id: int) -> list[Timer]:
+    with orchestrator.db.read() as session:
+        return list(session.scalars(
+            select(Timer).where(Timer.instance_id == instance_id).order_by(Timer.due_at)
+        ))
+
+
+def snapshot(orchestrator: Orchestrator, instance_id: int | None = None) -> dict[str, Any]:
+    """What must not change when an operation is refused: counts, and the instance row."""
+    with orchestrator.db.read() as session:
+        def count(model: Any) -> int:
+            return session.scalar(select(func.count()).select_from(model)) or 0
+
+        result: dict[str, Any] = {
+            "audit_events": count(AuditEvent),
+            "human_tasks": sorted(
+                (t.id, t.assignee) for t in session.scalars(select(HumanTask))
+            ),
+            "process_versions": count(ProcessVersion),
+            "instances": count(ProcessInstance),
+            "timers": count(Timer),
+            "subscriptions": count(MessageSubscription),
+            "notifications": count(Notification),
+        }
+        if instance_id is not None:
+            row = session.get(ProcessInstance, instance_id)
+            assert row is not None
+            result["instance"] = (row.lock_version, row.status, row.record_status, row.state)
+        return result
+
+
+@pytest.fixture
+def service_desk() -> Actor:
+    return SERVICE_DESK
+
+
+@pytest.fixture
+def resolver() -> Actor:
+    return RESOLVER
+
+
+@pytest.fixture
+def manager() -> Actor:
+    return MANAGER
+
+
+@pytest.fixture
+def outsider() -> Actor:
+    return OUTSIDER
