@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -230,10 +231,8 @@ def worker(settings: Settings) -> None:
     """Fire due timers until stopped (several may run against PostgreSQL)."""
     orchestrator = _orchestrator(settings)
     click.echo("timer worker running; Ctrl-C stops it")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         orchestrator.timer_worker(settings.timer_poll_seconds).run()
-    except KeyboardInterrupt:
-        pass
 
 
 @main.command()

@@ -113,8 +113,8 @@ def _raw_lifecycles(library: Path, count: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         wf = serializer.deserialize_json(state)
         wf.script_engine = engine
-        waiting = [w for w in spiff.waiting_messages(wf)
-                   if w.message_name == "incident_confirmation"][0]
+        waiting = next(w for w in spiff.waiting_messages(wf)
+                   if w.message_name == "incident_confirmation")
         spiff.deliver_message(wf, waiting.guid, "incident_confirmation", {"accepted": True},
                               {"incident_number": key})
         wf.do_engine_steps()

@@ -199,12 +199,16 @@ def _dmn_schema(namespace: str | None) -> Any:
 
 def _plain_xsd(message: str) -> str:
     """Write namespaces as the usual prefixes and cut long lists of expected elements."""
-    message = re.sub(r"\{([^}]*)\}", lambda m: _PREFIXES.get(m[1], m[0]), message)
+    message = re.sub(r"\{([^}]*)\}", lambda m: _prefix(m[1]) or m[0], message)
     expected = re.search(r"Expected is one of \( (.*) \)", message)
     if expected and expected[1].count(",") > 5:
         names = expected[1].split(", ")
         message = message.replace(expected[1], ", ".join([*names[:6], "..."]))
     return message
+
+
+def _prefix(namespace: str) -> str | None:
+    return "dmn:" if "/DMN/" in namespace else _PREFIXES.get(namespace)
 
 
 def _id_at_line(root: Element, line: int) -> str | None:

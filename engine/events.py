@@ -93,7 +93,7 @@ class EventRouter:
         targets = [*result.received_by, *([result.started] if result.started else [])]
         audit(session, source_id, actor.name,
               "event_routed" if targets else "event_not_routed",
-              event=event.name, kind=event.kind, targets=targets)
+              event=event.name, event_kind=event.kind, targets=targets)
 
     def _deliver(
         self,

@@ -72,7 +72,7 @@ class InstanceStore:
             raise NotFound(f"no instance with id {instance_id}")
         version = row.version
         parsed = self._cache.parsed(session, version, row.called_versions)
-        context = ConnectorContext(instance_id=row.id, business_key=row.business_key)
+        context = ConnectorContext(instance_id=str(row.id), business_key=row.business_key)
         workflow = spiff.load_state(_decode(row.state), parsed, self._script_engine(context))
         return LoadedInstance(
             row, version, parsed, workflow, context, row.lock_version,
@@ -99,7 +99,7 @@ class InstanceStore:
         row.version = version
         session.add(row)
         session.flush()
-        context = ConnectorContext(instance_id=row.id, business_key=business_key)
+        context = ConnectorContext(instance_id=str(row.id), business_key=business_key)
         workflow = spiff.new_workflow(parsed, self._script_engine(context), data)
         return LoadedInstance(
             row, version, parsed, workflow, context, 0, _version_map(version, called_versions)

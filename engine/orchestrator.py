@@ -14,8 +14,7 @@ from typing import Any
 from engine import spiff
 from engine.access import Actor
 from engine.connectors import ConnectorContext, ConnectorRegistry, default_registry
-from engine.deploy import DeployOutcome, deploy_files, read_folder, register_roles
-from engine.deploy import dependency_order
+from engine.deploy import DeployOutcome, dependency_order, deploy_files, read_folder, register_roles
 from engine.errors import DeployRejected, InvalidInput, Problem
 from engine.events import MessageOutcome
 from engine.instance_store import InstanceStore

@@ -213,7 +213,7 @@ def _visible_to(actor: Actor) -> Any:
     )
 
 
-def _task_select() -> Select[Any]:
+def _task_select() -> Any:
     return (
         select(HumanTask, ProcessInstance.business_key, ProcessModel.key,
                ProcessInstance.title, ProcessInstance.priority)

@@ -171,7 +171,7 @@ def _check_repeat(sequence: Any, count: Any) -> None:
 # because these run for every multiplication.
 
 
-def _mul(left: Any, right: Any) -> Any:
+def _check_mul(left: Any, right: Any) -> None:
     if isinstance(left, int) and isinstance(right, int):
         if left.bit_length() + right.bit_length() > MAX_INT_BITS:
             _too_large("*")
@@ -179,25 +179,35 @@ def _mul(left: Any, right: Any) -> Any:
         _check_repeat(left, right)
     elif isinstance(right, _SEQUENCES):
         _check_repeat(right, left)
+
+
+def _mul(left: Any, right: Any) -> Any:
+    _check_mul(left, right)
     return left * right
 
 
+def _imul(target: Any, value: Any) -> Any:
+    _check_mul(target, value)
+    target *= value  # in place for lists, like Python: aliases of the list see it
+    return target
+
+
 def _pow(base: Any, exp: Any) -> Any:
-    if isinstance(base, int) and isinstance(exp, int) and exp > 0 and abs(base) > 1:
-        if base.bit_length() * exp > MAX_INT_BITS:
-            _too_large("**")
+    both_int = isinstance(base, int) and isinstance(exp, int)
+    if both_int and exp > 0 and abs(base) > 1 and base.bit_length() * exp > MAX_INT_BITS:
+        _too_large("**")
     return base**exp
 
 
 def _lshift(value: Any, shift: Any) -> Any:
-    if isinstance(value, int) and isinstance(shift, int) and value and shift > 0:
-        if value.bit_length() + shift > MAX_INT_BITS:
-            _too_large("<<")
+    both_int = isinstance(value, int) and isinstance(shift, int)
+    if both_int and value and shift > 0 and value.bit_length() + shift > MAX_INT_BITS:
+        _too_large("<<")
     return value << shift
 
 
 _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
-    "+=": operator.iadd, "-=": operator.isub, "*=": _mul, "/=": operator.itruediv,
+    "+=": operator.iadd, "-=": operator.isub, "*=": _imul, "/=": operator.itruediv,
     "%=": operator.imod, "**=": _pow, "<<=": _lshift, ">>=": operator.irshift,
     "|=": operator.ior, "^=": operator.ixor, "&=": operator.iand, "//=": operator.ifloordiv,
     "@=": operator.imatmul,

@@ -53,9 +53,9 @@ __all__ = [
     "ParsedProcess",
     "PythonScriptEngine",
     "ReadyUserTask",
-    "TaskDataEnvironment",
     "SpiffBpmnParser",
     "SpiffWorkflowException",
+    "TaskDataEnvironment",
     "ThrownEvent",
     "TimerEventDefinition",
     "ValidationException",
@@ -83,7 +83,7 @@ class _ClockedDatetime(datetime):
         return cls.fromtimestamp(value.timestamp(), value.tzinfo)
 
 
-_spiff_timer.datetime = _ClockedDatetime  # type: ignore[misc]
+_spiff_timer.datetime = _ClockedDatetime
 
 
 def safe_xml_parser() -> etree.XMLParser:
@@ -293,7 +293,8 @@ def waiting_timers(workflow: BpmnWorkflow) -> list[WaitingTimer]:
             value = value.get("next")
         if isinstance(value, str):
             due = TimerEventDefinition.get_datetime(value)
-            result.append(WaitingTimer(str(task.id), task.task_spec.bpmn_name, due))
+            name = getattr(definition, "name", None) or task.task_spec.bpmn_name
+            result.append(WaitingTimer(str(task.id), name, due))
     return result
 
 

@@ -57,8 +57,10 @@ def step(
 def failure_message(exc: BaseException) -> str:
     """A plain sentence naming the task that failed and why, without a stack trace."""
     cause = spiff.root_cause(exc)
-    task = getattr(exc, "task_spec", None) or getattr(getattr(exc, "task", None), "task_spec", None)
-    where = f"task {getattr(task, 'bpmn_name', None) or getattr(task, 'name', '?')!r}: " if task else ""
+    spec = getattr(exc, "task_spec", None) or getattr(getattr(exc, "task", None), "task_spec", None)
+    where = ""
+    if spec is not None:
+        where = f"task {getattr(spec, 'bpmn_name', None) or getattr(spec, 'name', '?')!r}: "
     if isinstance(cause, ProcessFailed):
         return f"{where}{cause}"
     return f"{where}{type(cause).__name__}: {cause}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -136,7 +136,3 @@ class TimerWorker:
 
     def stop(self) -> None:
         self.stop_event.set()
-
-
-def _unused(_: timedelta) -> None:  # pragma: no cover
-    pass

@@ -214,6 +214,27 @@ def test_unknown_bpmn_element_fails_the_xsd_with_line_and_id() -> None:
     assert problem.element_id == "Thing_1"
 
 
+def test_every_xsd_error_is_reported_not_only_the_last() -> None:
+    bad = changed('<bpmn:startEvent id="StartEvent_ticket"/>',
+                  '<bpmn:startEvent id="StartEvent_ticket" isInterrupting="maybe"/>')
+    bad = changed('<bpmn:endEvent id="End_done"/>',
+                  '<bpmn:endEvent id="End_done"/>\n    <bpmn:frobnicate id="Thing_1"/>', bad)
+
+    result = check(folder(bad))
+
+    assert [(p.line, p.element_id) for p in result.problems] == [
+        (line_of("maybe", bad), "StartEvent_ticket"),
+        (line_of("frobnicate", bad), "Thing_1"),
+    ]
+
+
+def test_dmn_xsd_errors_use_the_dmn_prefix() -> None:
+    problem = only(check(folder(triage__dmn=DMN.replace("<rule ", "<row ").replace(
+        "</rule>", "</row>"))), "triage.dmn")
+
+    assert "dmn:row" in problem.message and problem.line == line_of("<rule ", DMN)
+
+
 def test_extension_elements_in_other_namespaces_are_allowed() -> None:
     extended = changed('<bpmn:userTask id="Task_resolve" name="Resolve"/>', """<bpmn:userTask
       id="Task_resolve" name="Resolve" xmlns:acme="http://acme.example/x">
@@ -396,6 +417,18 @@ def test_message_start_events_are_mapped_and_need_a_named_message() -> None:
     assert check(folder(named)).message_starts == {"ticket_new": "ticket"}
     problem = only(check(folder(unnamed)), "ticket.bpmn", "StartEvent_ticket")
     assert "has no name" in problem.message
+
+
+def test_undeclared_message_is_reported_once_in_plain_words() -> None:
+    # SpiffWorkflow itself fails here with a TypeError from its own error reporting.
+    bad = changed('<bpmn:startEvent id="StartEvent_ticket"/>', """<bpmn:startEvent
+      id="StartEvent_ticket"><bpmn:messageEventDefinition id="Def_m" messageRef="Nope"/>
+    </bpmn:startEvent>""")
+
+    problem = only(check(folder(bad)), "ticket.bpmn")
+
+    assert problem.element_id == "StartEvent_ticket"
+    assert "'Nope', which this file does not declare" in problem.message
 
 
 # -- manifest ------------------------------------------------------------------------------
