@@ -120,7 +120,7 @@ def _latest_version(session: Session, model: ProcessModel) -> ProcessVersion | N
 
 
 def _library_bpmn(session: Session, exclude_key: str) -> dict[str, bytes]:
-    """BPMN files of the latest version of every other model, for resolving call activities."""
+    """BPMN and DMN files of every other model's latest version, to resolve call activities."""
     latest = (
         select(ProcessVersion.model_id, func.max(ProcessVersion.number).label("number"))
         .group_by(ProcessVersion.model_id)
@@ -135,7 +135,8 @@ def _library_bpmn(session: Session, exclude_key: str) -> dict[str, bytes]:
             & (latest.c.number == ProcessVersion.number),
         )
         .join(VersionFile, VersionFile.version_id == ProcessVersion.id)
-        .where(ProcessModel.key != exclude_key, VersionFile.name.like("%.bpmn"))
+        .where(ProcessModel.key != exclude_key,
+               VersionFile.name.like("%.bpmn") | VersionFile.name.like("%.dmn"))
     ).all()
     return {f"{model_key}/{name}": content for model_key, name, content in rows}
 

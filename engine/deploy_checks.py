@@ -81,7 +81,6 @@ _DURATION = re.compile(
     rf"(?:T(?=\d)(?:{_NUM}H)?(?:{_NUM}M)?(?:{_NUM}S)?)?",
     re.IGNORECASE,
 )
-_UNQUOTED_ISO = re.compile(r"(?:R\d*/)?P(?:\d|T\d)\w*", re.IGNORECASE)
 _TIMER_EXAMPLES = {
     "timeDuration": 'duration, e.g. "PT4H"',
     "timeDate": 'date and time, e.g. "2030-01-31T17:00:00Z"',
@@ -390,7 +389,7 @@ def _timer_value_problems(doc: _Doc, element: Element) -> list[Problem]:
         return found
     value = _literal(source)
     if value is _NOT_LITERAL:
-        if _UNQUOTED_ISO.fullmatch(source):
+        if _DURATION.fullmatch(source):  # a bare PT4H is a valid name, read as a data key
             return [_problem(doc, element, f"the timer {kind} {source} would be read as a data "
                                            f'key; quote the ISO 8601 value: "{source}"')]
         return []  # it names data keys: only known when the instance runs
@@ -518,13 +517,13 @@ def _message_starts(docs: list[_Doc]) -> tuple[dict[str, str], list[Problem]]:
     problems: list[Problem] = []
     for doc in docs:
         names = {m.get("id"): m.get("name") for m in doc.root.iterfind(".//bpmn:message", _NS)}
+        executable = _executable_ids(doc.root)
         for process in doc.root.iterfind(_PROCESS, _NS):
-            if process.get("id") not in _executable_ids(doc.root):
-                continue
+            process_id = str(process.get("id"))
             path = "bpmn:startEvent/bpmn:messageEventDefinition"
-            for definition in process.iterfind(path, _NS):
+            for definition in process.iterfind(path, _NS) if process_id in executable else ():
                 name = names.get(definition.get("messageRef"))
-                if name and starts.setdefault(name, process.get("id")) != process.get("id"):
+                if name and starts.setdefault(name, process_id) != process_id:
                     problems.append(_problem(doc, definition, f"message {name!r} already starts "
                                                               f"process {starts[name]!r}"))
     return starts, problems

@@ -67,6 +67,7 @@ __all__ = [
     "add_duration",
     "check_syntax",
     "find_process_failure",
+    "parse_duration",
 ]
 
 Mode = Literal["exec", "eval"]
@@ -564,7 +565,11 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[
     ) -> dict[str, Any]:
         # Guards go last so task data can never replace them.
         namespace = dict(external) if external else {}
-        namespace.update(context)
+        try:
+            namespace.update(context)
+        except (TypeError, ValueError):  # e.g. a message payload that is a list, not an object
+            kind = type(context).__name__
+            raise ScriptFailed(f"the data must be an object, not {kind}") from None
         namespace.update(self._globals)
         namespace[_CHECK] = budget.tick
         namespace[_ENTER] = budget.enter

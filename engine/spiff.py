@@ -234,7 +234,9 @@ def ready_user_tasks(workflow: BpmnWorkflow) -> list[ReadyUserTask]:
     """Ready manual tasks of the workflow and its running subprocesses (call activities)."""
     result = []
     for wf in _workflows(workflow):
-        for task in wf.get_tasks(state=TaskState.READY, manual=True):
+        # Each subprocess is visited by this loop: do not let get_tasks descend into it too
+        # (that listed a called process's tasks twice, once under the caller's process id).
+        for task in wf.get_tasks(state=TaskState.READY, manual=True, skip_subprocesses=True):
             spec = task.task_spec
             extensions = getattr(spec, "extensions", {}) or {}
             properties = extensions.get("properties", {}) or {}

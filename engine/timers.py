@@ -80,10 +80,11 @@ def _fire_instance(runtime: Runtime, instance_id: int) -> list[float]:
         loaded = runtime.store.load(session, instance_id)
         if loaded.row.status != "running":
             return []
-        step(session, loaded, SYSTEM.name, lambda: spiff.refresh_timers(loaded.workflow))
+        # Audit first: what the timer leads to (e.g. instance_completed) comes after it.
         for timer in due:
             audit(session, instance_id, SYSTEM.name, "timer_fired", timer.name,
                   due_at=timer.due_at.isoformat(), fired_at=now.isoformat())
+        step(session, loaded, SYSTEM.name, lambda: spiff.refresh_timers(loaded.workflow))
         runtime.finish(session, loaded, SYSTEM)
         return [(now - t.due_at).total_seconds() for t in due]
 

@@ -104,6 +104,12 @@ def test_conditions_and_expressions(env: RestrictedEnvironment) -> None:
     assert data == {"priority": 1, "tags": ["a", "b"]}
 
 
+def test_data_that_is_not_an_object_fails_clearly(env: RestrictedEnvironment) -> None:
+    # SpiffWorkflow evaluates correlation expressions against a message payload as is.
+    with pytest.raises(ScriptFailed, match="the data must be an object, not list"):
+        env.evaluate("incident_number", [1, 2])  # type: ignore[arg-type]
+
+
 def test_an_expression_with_an_unknown_name_fails_clearly(env: RestrictedEnvironment) -> None:
     with pytest.raises(ScriptFailed, match="Expression line 1: NameError: name 'priorty'"):
         env.evaluate("priorty == 1", {"priority": 1})
