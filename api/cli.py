@@ -14,7 +14,7 @@ from werkzeug.security import generate_password_hash
 
 from api.config import PROJECT_ROOT, Settings, load_settings
 from engine import accounts
-from engine.access import ADMIN, SYSTEM, Actor
+from engine.access import SYSTEM
 from engine.deploy import read_folder
 from engine.deploy_checks import check_process_folder
 from engine.errors import EngineError
@@ -39,7 +39,17 @@ def _orchestrator(settings: Settings) -> Orchestrator:
     return Orchestrator(db, script_time_limit=settings.script_time_limit)
 
 
-@click.group()
+class _Group(click.Group):
+    """Engine errors become one plain line and exit status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except EngineError as error:
+            raise click.ClickException(str(error)) from error
+
+
+@click.group(cls=_Group)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Run ISO/IEC 20000 service management processes from BPMN diagrams."""
@@ -257,13 +267,8 @@ def _redact(url: str) -> str:
     return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
-def admin_actor(name: str = "admin") -> Actor:
-    return Actor(name, frozenset({ADMIN}))
-
-
 if __name__ == "__main__":  # pragma: no cover
     main()
 
 
 __all__ = ["main"]
-_ = EngineError

@@ -397,12 +397,3 @@ def workflow_data(workflow: BpmnWorkflow) -> dict[str, Any]:
 
 def cancel(workflow: BpmnWorkflow) -> None:
     workflow.cancel()
-
-
-def root_cause(error: BaseException) -> BaseException:
-    """The innermost error of a chain: Spiff wraps script errors in WorkflowTaskException."""
-    seen = set()
-    while error.__cause__ is not None and id(error) not in seen:
-        seen.add(id(error))
-        error = error.__cause__
-    return error

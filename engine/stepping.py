@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from engine import clock, spiff
 from engine.errors import EngineError, ProcessFailed
 from engine.instance_store import LoadedInstance
+from engine.script_sandbox import find_process_failure
 from storage.models import AuditEvent
 
 __all__ = ["audit", "failure_message", "step"]
@@ -42,25 +43,31 @@ def step(
     try:
         action()
         spiff.run_steps(loaded.workflow)
+    except ProcessFailed as exc:  # raised by the sandbox where Spiff does not wrap it
+        _mark_failed(session, loaded, actor, failure_message(exc))
+        return
     except EngineError:
         raise
     except Exception as exc:  # a script, condition or connector of the diagram broke
-        message = failure_message(exc)
-        loaded.row.status, loaded.row.error = "failed", message
-        loaded.row.ended_at = clock.now()
-        audit(session, loaded.row.id, actor, "instance_failed", error=message)
+        _mark_failed(session, loaded, actor, failure_message(exc))
         return
     if not was_completed and spiff.is_completed(loaded.workflow):
         audit(session, loaded.row.id, actor, "instance_completed")
 
 
+def _mark_failed(session: Session, loaded: LoadedInstance, actor: str, message: str) -> None:
+    loaded.row.status, loaded.row.error = "failed", message
+    loaded.row.ended_at = clock.now()
+    audit(session, loaded.row.id, actor, "instance_failed", error=message)
+
+
 def failure_message(exc: BaseException) -> str:
     """A plain sentence naming the task that failed and why, without a stack trace."""
-    cause = spiff.root_cause(exc)
+    failure = find_process_failure(exc)
     spec = getattr(exc, "task_spec", None) or getattr(getattr(exc, "task", None), "task_spec", None)
     where = ""
     if spec is not None:
         where = f"task {getattr(spec, 'bpmn_name', None) or getattr(spec, 'name', '?')!r}: "
-    if isinstance(cause, ProcessFailed):
-        return f"{where}{cause}"
-    return f"{where}{type(cause).__name__}: {cause}"
+    if failure is not None:
+        return f"{where}{failure}"
+    return f"{where}{type(exc).__name__}: {exc}"
