@@ -10,10 +10,12 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import clock, spiff
 from engine.connectors import ConnectorContext
@@ -52,6 +54,8 @@ class LoadedInstance:
     workflow: Any
     connector_context: ConnectorContext
     seen_lock_version: int
+    # What the index rows in the database say right now (empty for a new instance).
+    indexed: IndexSnapshot = field(default_factory=lambda: IndexSnapshot())
     # process id -> version id holding its files (the main process and the called ones)
     version_of_process: dict[str, int] = field(default_factory=dict)
 
@@ -67,16 +71,20 @@ class InstanceStore:
     # ------------------------------------------------------------------ load
 
     def load(self, session: Session, instance_id: int) -> LoadedInstance:
-        row = session.get(ProcessInstance, instance_id)
+        row = session.get(
+            ProcessInstance, instance_id, options=[joinedload(ProcessInstance.version)]
+        )
         if row is None:
             raise NotFound(f"no instance with id {instance_id}")
         version = row.version
         parsed = self._cache.parsed(session, version, row.called_versions)
         context = ConnectorContext(instance_id=str(row.id), business_key=row.business_key)
         workflow = spiff.load_state(_decode(row.state), parsed, self._script_engine(context))
+        running = row.status == "running"
+        ready = spiff.ready_user_tasks(workflow) if running else []
         return LoadedInstance(
             row, version, parsed, workflow, context, row.lock_version,
-            _version_map(version, row.called_versions),
+            _snapshot(workflow, ready, running), _version_map(version, row.called_versions),
         )
 
     def create(
@@ -102,7 +110,8 @@ class InstanceStore:
         context = ConnectorContext(instance_id=str(row.id), business_key=business_key)
         workflow = spiff.new_workflow(parsed, self._script_engine(context), data)
         return LoadedInstance(
-            row, version, parsed, workflow, context, 0, _version_map(version, called_versions)
+            row, version, parsed, workflow, context, 0, IndexSnapshot(),
+            _version_map(version, called_versions),
         )
 
     # ------------------------------------------------------------------ save
@@ -148,59 +157,39 @@ class InstanceStore:
             raise StaleInstance(
                 f"instance {loaded.row.id} was changed by someone else; reload and try again"
             )
+        # The row already holds these values in the database: record them as committed so
+        # the session does not write them a second time at its next flush.
         for name, value in values.items():
-            setattr(loaded.row, name, value)
+            set_committed_value(loaded.row, name, value)
 
     def _rebuild_indexes(self, session: Session, loaded: LoadedInstance) -> None:
+        """Rewrite only the index rows whose source changed since the instance was loaded."""
         instance_id = loaded.row.id
         running = loaded.row.status == "running"
         ready = spiff.ready_user_tasks(loaded.workflow) if running else []
-        self._sync_human_tasks(session, loaded, ready)
-        session.execute(delete(Timer).where(Timer.instance_id == instance_id))
-        session.execute(
-            delete(MessageSubscription).where(MessageSubscription.instance_id == instance_id)
-        )
-        if not running:
-            return
-        session.add_all(
-            Timer(instance_id=instance_id, task_guid=t.guid, name=t.name, due_at=t.due_at)
-            for t in spiff.waiting_timers(loaded.workflow)
-        )
-        for waiting in spiff.waiting_messages(loaded.workflow):
-            session.add_all(_subscription_rows(instance_id, waiting))
-
-    @staticmethod
-    def _sync_human_tasks(
-        session: Session, loaded: LoadedInstance, ready: list[spiff.ReadyUserTask]
-    ) -> None:
-        """Keep rows of still-ready tasks (and their claims); drop the rest; add new ones."""
-        instance_id = loaded.row.id
-        existing = {
-            row.id: row
-            for row in session.scalars(
-                select(HumanTask).where(HumanTask.instance_id == instance_id)
-            )
-        }
-        ready_ids = {task.guid for task in ready}
-        for guid, row in existing.items():
-            if guid not in ready_ids:
-                session.delete(row)
+        after = _snapshot(loaded.workflow, ready, running)
+        before = loaded.indexed
+        gone = before.ready - after.ready
+        if gone:
+            session.execute(delete(HumanTask).where(HumanTask.id.in_(sorted(gone))))
         now = clock.now()
-        for task in ready:
-            if task.guid in existing:
-                continue
-            session.add(
-                HumanTask(
-                    id=task.guid, instance_id=instance_id, spec_name=task.spec_name,
-                    title=task.title, lane=task.lane, assignee=None,
-                    form_version_id=loaded.version_of_process.get(
-                        task.process_id, loaded.version.id
-                    ),
-                    form_schema=task.form_schema, form_ui_schema=task.form_ui_schema,
-                    instructions=task.instructions, created_at=now, due_at=None,
-                )
+        session.add_all(
+            _human_task_row(loaded, task, now) for task in ready if task.guid not in before.ready
+        )
+        if before.timers != after.timers:
+            session.execute(delete(Timer).where(Timer.instance_id == instance_id))
+            session.add_all(
+                Timer(instance_id=instance_id, task_guid=guid, name=name, due_at=due)
+                for guid, name, due in sorted(after.timers)
             )
+        if before.messages != after.messages:
+            session.execute(
+                delete(MessageSubscription).where(MessageSubscription.instance_id == instance_id)
+            )
+            for waiting in after.messages:
+                session.add_all(_subscription_rows(instance_id, waiting))
         session.flush()
+        loaded.indexed = after
 
     @staticmethod
     def _write_outbox(session: Session, loaded: LoadedInstance) -> None:
@@ -214,6 +203,39 @@ class InstanceStore:
                 )
             )
         loaded.connector_context.outbox.clear()
+
+
+@dataclass(frozen=True)
+class IndexSnapshot:
+    """What an instance's index rows say; compared on save so unchanged rows are not touched."""
+
+    ready: frozenset[str] = frozenset()
+    timers: frozenset[tuple[str, str | None, datetime]] = frozenset()
+    messages: frozenset[spiff.WaitingMessage] = frozenset()
+
+
+def _snapshot(
+    workflow: Any, ready: list[spiff.ReadyUserTask], running: bool
+) -> IndexSnapshot:
+    if not running:
+        return IndexSnapshot()
+    return IndexSnapshot(
+        ready=frozenset(task.guid for task in ready),
+        timers=frozenset((t.guid, t.name, t.due_at) for t in spiff.waiting_timers(workflow)),
+        messages=frozenset(spiff.waiting_messages(workflow)),
+    )
+
+
+def _human_task_row(
+    loaded: LoadedInstance, task: spiff.ReadyUserTask, now: datetime
+) -> HumanTask:
+    return HumanTask(
+        id=task.guid, instance_id=loaded.row.id, spec_name=task.spec_name, title=task.title,
+        lane=task.lane, assignee=None,
+        form_version_id=loaded.version_of_process.get(task.process_id, loaded.version.id),
+        form_schema=task.form_schema, form_ui_schema=task.form_ui_schema,
+        instructions=task.instructions, created_at=now, due_at=None,
+    )
 
 
 def _encode(state: str) -> bytes:
@@ -236,7 +258,7 @@ def _subscription_rows(
     if not waiting.correlations:
         pairs = [("", "")]
     else:
-        pairs = [(k, _UNRESOLVED if v is None else v) for k, v in waiting.correlations.items()]
+        pairs = [(k, _UNRESOLVED if v is None else v) for k, v in waiting.correlations]
     return [
         MessageSubscription(
             instance_id=instance_id, task_guid=waiting.guid, message_name=waiting.message_name,

@@ -148,7 +148,15 @@ class Runtime:
                 raise Conflict(f"task {task_id} is already claimed by {task.assignee}")
             if not actor.may_work_on(task.lane, None):
                 raise NotAllowed(_not_allowed_message(actor, task))
-            task.assignee = actor.name
+            # Conditional update: of two people claiming at once exactly one gets the task.
+            claimed = session.execute(
+                update(HumanTask)
+                .where(HumanTask.id == task_id, HumanTask.assignee.is_(None))
+                .values(assignee=actor.name)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(f"task {task_id} was claimed by someone else just now")
             audit(session, task.instance_id, actor.name, "task_claimed", task.title,
                   task_id=task_id)
 
@@ -159,9 +167,16 @@ class Runtime:
                 return
             if task.assignee != actor.name and not actor.is_admin:
                 raise NotAllowed(f"only {task.assignee} or an admin may release this task")
+            released = session.execute(
+                update(HumanTask)
+                .where(HumanTask.id == task_id, HumanTask.assignee == task.assignee)
+                .values(assignee=None)
+                .execution_options(synchronize_session=False)
+            )
+            if released.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(f"task {task_id} changed hands just now; reload it")
             audit(session, task.instance_id, actor.name, "task_unclaimed", task.title,
                   task_id=task_id, previous_assignee=task.assignee)
-            task.assignee = None
 
     # ------------------------------------------------------------------ cancel
 

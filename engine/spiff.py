@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 from uuid import UUID
@@ -211,8 +211,9 @@ class WaitingTimer:
 class WaitingMessage:
     guid: str
     message_name: str
-    # property name -> value the instance expects (None when it cannot be computed yet)
-    correlations: dict[str, str | None] = field(default_factory=dict)
+    # (property name, value the instance expects; None when it cannot be computed yet),
+    # a tuple so waiting messages can be compared and hashed
+    correlations: tuple[tuple[str, str | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -306,12 +307,12 @@ def waiting_messages(workflow: BpmnWorkflow) -> list[WaitingMessage]:
     for task in _waiting_event_tasks(workflow):
         for definition in _definitions(task):
             if isinstance(definition, SignalEventDefinition):
-                result.append(WaitingMessage(str(task.id), "signal:" + definition.name, {}))
+                result.append(WaitingMessage(str(task.id), "signal:" + definition.name))
             elif isinstance(definition, MessageEventDefinition):
-                correlations = {
-                    prop.name: _evaluate_or_none(workflow, task, prop.retrieval_expression)
+                correlations = tuple(sorted(
+                    (prop.name, _evaluate_or_none(workflow, task, prop.retrieval_expression))
                     for prop in definition.correlation_properties
-                }
+                ))
                 result.append(WaitingMessage(str(task.id), definition.name, correlations))
     return result
 
