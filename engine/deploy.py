@@ -20,6 +20,7 @@ from engine import clock, spiff
 from engine.access import Actor
 from engine.deploy_checks import CheckedFolder, check_process_folder, process_ids_in
 from engine.errors import DeployRejected, NotAllowed, Problem
+from engine.runtime import counter_prefix
 from storage.models import (
     AuditEvent,
     BusinessKeyCounter,
@@ -177,7 +178,8 @@ def _store_version(
         for name, content in sorted(files.items())
     )
     _index_definitions(session, model.id, checked)
-    _ensure_counter(session, manifest.business_key_prefix)
+    # The prefix the runtime numbers with (the key when the manifest names none).
+    _ensure_counter(session, counter_prefix(key, manifest.business_key_prefix))
     session.add(
         AuditEvent(instance_id=None, at=now, actor=actor.name, kind="process_deployed",
                    details={"key": key, "version": version.number, "hash": digest})

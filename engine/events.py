@@ -157,10 +157,10 @@ class EventRouter:
         def on_started(loaded: LoadedInstance) -> None:
             waiting = [w for w in spiff.waiting_messages(loaded.workflow) if w.message_name == name]
             if waiting:
-                step(session, loaded, actor.name, lambda: spiff.deliver_message(
-                    loaded.workflow, waiting[0].guid, name, payload, correlation))
                 audit(session, loaded.row.id, actor.name, "message_received", message=name,
                       correlation=correlation, payload=payload)
+                step(session, loaded, actor.name, lambda: spiff.deliver_message(
+                    loaded.workflow, waiting[0].guid, name, payload, correlation))
 
         loaded = self._runtime.start_in_session(
             session, version, {}, actor, None, on_started=on_started

@@ -39,7 +39,9 @@ class FiredTimers:
 def due_instance_ids(session: Session, now: datetime, limit: int) -> list[int]:
     rows = session.execute(
         select(Timer.instance_id, func.min(Timer.due_at).label("due"))
-        .where(Timer.due_at <= now)
+        # Strictly before now: SpiffWorkflow fires a timer only once its due time has passed
+        # (``due < now``); at exactly the due time it would not fire but be recorded as fired.
+        .where(Timer.due_at < now)
         .group_by(Timer.instance_id)
         .order_by("due")
         .limit(limit)
@@ -73,7 +75,7 @@ def _fire_instance(runtime: Runtime, instance_id: int) -> list[float]:
             return []
         now = clock.now()
         due = list(session.scalars(
-            select(Timer).where(Timer.instance_id == instance_id, Timer.due_at <= now)
+            select(Timer).where(Timer.instance_id == instance_id, Timer.due_at < now)
         ))
         if not due:
             return []

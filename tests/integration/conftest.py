@@ -12,19 +12,28 @@ Fixtures
     A :class:`ManualClock` installed as the engine clock (restored afterwards), so timers
     become due when the test advances it.
 
-Drivers
--------
+``service_desk``, ``resolver``, ``manager``, ``outsider``
+    The actors (also importable: ``SERVICE_DESK``, ``RESOLVER``, ``RESOLVER_2``, ``MANAGER``,
+    ``OUTSIDER``, ``OWNER``).
+
+Drivers and factories
+---------------------
 ``complete_current(orchestrator, actor, title, data=None, instance_id=None)`` completes the
-actor's inbox task with that title (canonical form data from ``FORM_DATA`` unless given).
+actor's inbox task with that title (canonical form data from ``FORM_DATA`` unless given);
+``record_incident`` starts an incident and records it; ``confirm`` sends the caller's answer;
+``snapshot`` captures what a refused operation must leave unchanged; ``probe_folder`` writes a
+one-script process folder.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import pytest
 from sqlalchemy import func, select
@@ -32,6 +41,7 @@ from sqlalchemy import func, select
 from engine.access import SYSTEM, Actor
 from engine.clock import ManualClock, use_clock
 from engine.orchestrator import Orchestrator
+from engine.queries import InboxFilter
 from engine.runtime import InstanceOutcome
 from storage import migrate
 from storage.database import Database
@@ -149,6 +159,36 @@ def clock() -> Iterator[ManualClock]:
         use_clock(previous)
 
 
+# --------------------------------------------------------------------------- probes
+
+PROBE_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    id="Definitions_probe" targetNamespace="http://example.org/probe">
+  <bpmn:process id="{key}" name="Probe" isExecutable="true">
+    <bpmn:startEvent id="Event_begin"><bpmn:outgoing>Flow_1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:scriptTask id="Activity_script" name="Run the script" scriptFormat="python">
+      <bpmn:incoming>Flow_1</bpmn:incoming><bpmn:outgoing>Flow_2</bpmn:outgoing>
+      <bpmn:script>{script}</bpmn:script>
+    </bpmn:scriptTask>
+    <bpmn:endEvent id="Event_finish"><bpmn:incoming>Flow_2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="Flow_1" sourceRef="Event_begin" targetRef="Activity_script" />
+    <bpmn:sequenceFlow id="Flow_2" sourceRef="Activity_script" targetRef="Event_finish" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def probe_folder(base: Path, key: str, script: str) -> Path:
+    """A process folder ``key`` under ``base``: start, one script task, end; no lanes."""
+    folder = base / "probes" / key
+    folder.mkdir(parents=True)
+    manifest = {"name": f"Probe {key}", "process_id": key, "owner_role": "Incident Manager",
+                "iso20000": {"2018": ["8.6.1"]}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "probe.bpmn").write_text(PROBE_BPMN.format(key=key, script=escape(script)))
+    return folder
+
+
 # --------------------------------------------------------------------------- drivers
 
 
@@ -156,11 +196,12 @@ def find_task(
     orchestrator: Orchestrator, actor: Actor, title: str, instance_id: int | None = None
 ) -> Any:
     """The actor's single inbox task with ``title`` (of ``instance_id`` if given)."""
+    inbox = orchestrator.inbox(actor, InboxFilter(limit=1000))
     tasks = [
-        t for t in orchestrator.inbox(actor)
+        t for t in inbox
         if t.title == title and (instance_id is None or t.instance_id == instance_id)
     ]
-    titles = [t.title for t in orchestrator.inbox(actor)]
+    titles = [t.title for t in inbox]
     assert len(tasks) == 1, f"{actor.name} should have one {title!r} task; inbox: {titles}"
     return tasks[0]
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import pytest
 from sqlalchemy import func, select
@@ -38,6 +36,7 @@ from tests.integration.conftest import (
     confirm,
     find_task,
     form_data,
+    probe_folder,
     record_incident,
     snapshot,
     start_incident,
@@ -120,7 +119,8 @@ def test_deploy_rejects_a_broken_folder_and_stores_nothing(
         assert problem.line == broken_line
     assert snapshot(orchestrator, started.instance_id) == before
     # instances still start on the version that was deployed before
-    assert orchestrator.instance(start_incident(orchestrator).instance_id, SERVICE_DESK).version == 1
+    later = start_incident(orchestrator)
+    assert orchestrator.instance(later.instance_id, SERVICE_DESK).version == 1
 
 
 def test_deploying_identical_content_creates_no_version(orchestrator: Orchestrator) -> None:
@@ -343,33 +343,6 @@ def test_cancelled_instance_has_no_open_tasks(orchestrator: Orchestrator) -> Non
 
 # --------------------------------------------------------------------------- the sandbox
 
-_PROBE_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    id="Definitions_probe" targetNamespace="http://example.org/probe">
-  <bpmn:process id="{key}" name="Probe" isExecutable="true">
-    <bpmn:startEvent id="Event_begin"><bpmn:outgoing>Flow_1</bpmn:outgoing></bpmn:startEvent>
-    <bpmn:scriptTask id="Activity_script" name="Run the script" scriptFormat="python">
-      <bpmn:incoming>Flow_1</bpmn:incoming><bpmn:outgoing>Flow_2</bpmn:outgoing>
-      <bpmn:script>{script}</bpmn:script>
-    </bpmn:scriptTask>
-    <bpmn:endEvent id="Event_finish"><bpmn:incoming>Flow_2</bpmn:incoming></bpmn:endEvent>
-    <bpmn:sequenceFlow id="Flow_1" sourceRef="Event_begin" targetRef="Activity_script" />
-    <bpmn:sequenceFlow id="Flow_2" sourceRef="Activity_script" targetRef="Event_finish" />
-  </bpmn:process>
-</bpmn:definitions>
-"""
-
-
-def _probe_folder(tmp_path: Path, key: str, script: str) -> Path:
-    folder = tmp_path / "probes" / key
-    folder.mkdir(parents=True)
-    manifest = {"name": f"Probe {key}", "process_id": key, "owner_role": "Incident Manager",
-                "iso20000": {"2018": ["8.6.1"]}}
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    (folder / "probe.bpmn").write_text(_PROBE_BPMN.format(key=key, script=escape(script)))
-    return folder
-
-
 def _model_count(orchestrator: Orchestrator) -> int:
     with orchestrator.db.read() as session:
         return session.scalar(select(func.count()).select_from(ProcessModel)) or 0
@@ -389,7 +362,7 @@ def test_sandbox_escape_is_rejected_at_deploy(
 ) -> None:
     assert check_syntax(script, "exec") is not None
     before = snapshot(orchestrator) | {"models": _model_count(orchestrator)}
-    result = _deploy_one(orchestrator, _probe_folder(tmp_path, "escape", script))
+    result = _deploy_one(orchestrator, probe_folder(tmp_path, "escape", script))
     assert result.outcome is None
     assert any(words in p.message and p.element_id == "Activity_script" for p in result.problems), [
         str(p) for p in result.problems
@@ -399,7 +372,7 @@ def test_sandbox_escape_is_rejected_at_deploy(
 
 def _run_probe(orchestrator: Orchestrator, tmp_path: Path, key: str, script: str) -> str:
     """Deploy a one-script process, start it, and return its error; it must have failed."""
-    assert _deploy_one(orchestrator, _probe_folder(tmp_path, key, script)).problems == []
+    assert _deploy_one(orchestrator, probe_folder(tmp_path, key, script)).problems == []
     outcome = orchestrator.start_instance(key, {}, MANAGER)
     assert outcome.status == "failed"
     assert outcome.error is not None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from engine.access import SYSTEM
+from engine.access import SYSTEM, Actor
 from engine.errors import Conflict, NoMatch, StaleInstance, TaskNotReady
 from engine.orchestrator import Orchestrator
 from tests.integration.conftest import (
@@ -45,18 +46,19 @@ def _race(*calls: Callable[[], Any]) -> list[tuple[str, Any]]:
     return results
 
 
+def _complete(orchestrator: Orchestrator, task_id: str, actor: Actor, group: str) -> Any:
+    data = form_data("Investigate and diagnose", assignment_group=group)
+    return orchestrator.complete_task(task_id, data, actor)
+
+
 def test_same_task_completed_by_two_threads_at_once(orchestrator: Orchestrator) -> None:
     for _ in range(ROUNDS):
         recorded = record_incident(orchestrator)
         iid = recorded.instance_id
         task = find_task(orchestrator, RESOLVER, "Investigate and diagnose", iid)
-        calls = [
-            lambda actor=actor, group=group: orchestrator.complete_task(
-                task.id, form_data("Investigate and diagnose", assignment_group=group), actor)
-            for actor, group in ((RESOLVER, "Network"), (RESOLVER_2, "Database"))
-        ]
 
-        results = _race(*calls)
+        results = _race(partial(_complete, orchestrator, task.id, RESOLVER, "Network"),
+                        partial(_complete, orchestrator, task.id, RESOLVER_2, "Database"))
 
         winners = [value for kind, value in results if kind == "ok"]
         losers = [value for kind, value in results if kind == "error"]
@@ -81,7 +83,7 @@ def test_same_confirmation_delivered_by_two_threads_at_once(orchestrator: Orches
         complete_current(orchestrator, RESOLVER, "Investigate and diagnose", instance_id=iid)
         complete_current(orchestrator, RESOLVER, "Resolve", instance_id=iid)
 
-        results = _race(lambda: confirm(orchestrator, key), lambda: confirm(orchestrator, key))
+        results = _race(partial(confirm, orchestrator, key), partial(confirm, orchestrator, key))
 
         winners = [value for kind, value in results if kind == "ok"]
         losers = [value for kind, value in results if kind == "error"]
@@ -101,8 +103,8 @@ def test_two_claims_at_once_leave_one_assignee(orchestrator: Orchestrator) -> No
         recorded = record_incident(orchestrator)
         task = find_task(orchestrator, RESOLVER, "Investigate and diagnose",
                          recorded.instance_id)
-        results = _race(lambda: orchestrator.claim_task(task.id, RESOLVER),
-                        lambda: orchestrator.claim_task(task.id, RESOLVER_2))
+        results = _race(partial(orchestrator.claim_task, task.id, RESOLVER),
+                        partial(orchestrator.claim_task, task.id, RESOLVER_2))
         assert sorted(kind for kind, _ in results) == ["error", "ok"], results
         [error] = [value for kind, value in results if kind == "error"]
         assert isinstance(error, Conflict)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from engine.access import SYSTEM
 from engine.clock import ManualClock
 from engine.orchestrator import Orchestrator
 from tests.integration.conftest import (
@@ -22,6 +24,7 @@ from tests.integration.conftest import (
     find_task,
     form_data,
     notifications,
+    probe_folder,
     record_incident,
     timers_of,
 )
@@ -241,3 +244,14 @@ def test_business_keys_are_numbered_in_order(orchestrator: Orchestrator) -> None
     assert view.business_key == "INC-000002"
     assert view.data["incident_number"] == "INC-000002"
     assert view.record["status"] == "New"
+
+
+def test_a_model_without_key_prefix_numbers_its_own_instances_from_1(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    record_incident(orchestrator)
+    record_incident(orchestrator)  # other models' instances do not shift the numbering
+    [result] = orchestrator.deploy_paths([probe_folder(tmp_path, "probe", "x = 1")], SYSTEM)
+    assert result.problems == []
+    keys = [orchestrator.start_instance("probe", {}, MANAGER).business_key for _ in range(2)]
+    assert keys == ["PROBE-000001", "PROBE-000002"]
