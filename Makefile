@@ -46,7 +46,7 @@ lint: venv
 	$(BIN)/ruff check engine storage forms api tests
 	$(BIN)/lint-imports
 
-# typecheck: mypy in strict mode on the packages listed under [tool.mypy] (engine forms storage).
+# typecheck: mypy in strict mode on the packages listed under [tool.mypy] (engine forms storage api).
 typecheck: venv
 	$(BIN)/mypy
 

@@ -1,12 +1,17 @@
-"""The Flask application factory."""
+"""The Flask application factory: settings, engine, request ids, errors, REST API, docs."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Flask, jsonify
+from sqlalchemy import text
 
 from api.config import Settings, load_settings
+from api.errors import handle_error
+from api.openapi import init_openapi
+from api.request_ids import init_request_ids
+from api.resources import register_resources
 from engine.orchestrator import Orchestrator
 from storage.database import Database
 
@@ -31,16 +36,14 @@ def create_app(
     )
     app.extensions["itsm"] = orchestrator
 
+    init_request_ids(app)  # first, so every later hook and error has the id
+    app.register_error_handler(Exception, handle_error)
+    register_resources(init_openapi(app))
+
     @app.get("/health")
     def health() -> Any:
         with orchestrator.db.read() as session:
-            session.execute(_select_one())
+            session.execute(text("select 1"))
         return jsonify(status="ok")
 
     return app
-
-
-def _select_one() -> Any:
-    from sqlalchemy import text
-
-    return text("select 1")

@@ -280,5 +280,7 @@ def _record_values(loaded: LoadedInstance) -> dict[str, Any]:
         if column is None or data_key not in data:
             continue
         value = data[data_key]
-        values[column] = None if value is None else str(value)[:500]
+        # Cut to the column's width: a long value in task data must never fail the save.
+        width: int = getattr(ProcessInstance.__table__.c[column].type, "length", 500)
+        values[column] = None if value is None else str(value)[:width]
     return values

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine import spiff
+from engine import catalog, spiff
 from engine.access import Actor
+from engine.catalog import ProcessDetail, ProcessSummary, TaskBrief, VersionSummary
 from engine.connectors import ConnectorContext, ConnectorRegistry, default_registry
 from engine.deploy import DeployOutcome, dependency_order, deploy_files, read_folder, register_roles
 from engine.errors import DeployRejected, InvalidInput, Problem
@@ -149,6 +150,33 @@ class Orchestrator:
     def events(self, instance_id: int) -> list[AuditEvent]:
         with self.db.read() as session:
             return self.queries.events(session, instance_id)
+
+    def instances(self, actor: Actor, **filters: Any) -> tuple[list[InstanceView], int]:
+        """Instances the actor may see, newest first, and their total (see Queries.instances)."""
+        with self.db.read() as session:
+            return self.queries.instances(session, actor, **filters)
+
+    def open_tasks(self, instance_id: int) -> list[TaskBrief]:
+        with self.db.read() as session:
+            return catalog.open_tasks(session, instance_id)
+
+    # ------------------------------------------------------------------ catalogue
+
+    def processes(self) -> list[ProcessSummary]:
+        with self.db.read() as session:
+            return catalog.processes(session)
+
+    def process(self, key: str) -> ProcessDetail:
+        with self.db.read() as session:
+            return catalog.process(session, key)
+
+    def versions(self, key: str) -> list[VersionSummary]:
+        with self.db.read() as session:
+            return catalog.versions(session, key)
+
+    def version_file(self, key: str, number: int, name: str) -> bytes:
+        with self.db.read() as session:
+            return catalog.version_file(session, key, number, name)
 
 
 def _process_folders(path: Path) -> list[Path]:

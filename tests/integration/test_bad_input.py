@@ -413,3 +413,14 @@ def test_script_cannot_open_a_file(orchestrator: Orchestrator, tmp_path: Path) -
     error = _run_probe(orchestrator, tmp_path, "opener", script)
     assert "NameError" in error and "'open'" in error
     assert not target.exists()
+
+
+def test_over_long_record_values_are_cut_to_the_column_not_rejected(
+    orchestrator: Orchestrator,
+) -> None:
+    outcome = orchestrator.start_instance(
+        "incident", {"priority": "x" * 80, "service": "s" * 300}, SERVICE_DESK
+    )
+    view = orchestrator.instance(outcome.instance_id, SERVICE_DESK)
+    assert view.status == "running"
+    assert view.record["service"] == "s" * 200
