@@ -248,14 +248,27 @@ def worker(settings: Settings) -> None:
 @main.command()
 @click.option("-n", "lifecycles", default=200, show_default=True, help="Lifecycles per run.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on the last line.")
+@click.option("--http", "over_http", is_flag=True,
+              help="Also drive the lifecycles over HTTP against a waitress server.")
 @click.pass_obj
-def bench(settings: Settings, lifecycles: int, as_json: bool) -> None:
+def bench(settings: Settings, lifecycles: int, as_json: bool, over_http: bool) -> None:
     """Incident lifecycles: raw SpiffWorkflow vs our engine on SQLite (and PostgreSQL)."""
     from engine.benchmark import run_benchmark
 
     postgres = settings.database_url if not settings.is_sqlite else None
     figures = run_benchmark(lifecycles, DEFAULT_LIBRARY, postgres_url=postgres,
                             report=click.echo)
+    if over_http:
+        from api.benchmark_http import run_http_benchmark
+
+        http = run_http_benchmark(lifecycles, DEFAULT_LIBRARY, figures["raw_lifecycles_per_s"])
+        figures.update(http)
+        click.echo(
+            f"engine over HTTP (waitress, SQLite): {http['http_lifecycles_per_s']:.1f} "
+            f"lifecycles/s, ratio to raw {http['ratio_http_to_raw']:.2f} (target >= 0.25); "
+            f"POST complete p50 {http['complete_p50_ms']:.2f} ms p99 "
+            f"{http['complete_p99_ms']:.2f} ms (target < 50); GET /tasks p50 "
+            f"{http['inbox_p50_ms']:.2f} ms p99 {http['inbox_p99_ms']:.2f} ms")
     if as_json:
         click.echo(json.dumps(figures, sort_keys=True))
 

@@ -31,7 +31,7 @@ from storage import migrate
 from storage.database import Database
 from storage.models import ProcessInstance
 
-__all__ = ["run_benchmark"]
+__all__ = ["INVESTIGATE", "RECORD", "RESOLVE", "percentile", "run_benchmark"]
 
 RECORD = {
     "caller": "alice@example.com", "channel": "phone", "service": "Email",
@@ -183,7 +183,7 @@ def _check_all_completed(db: Database, count: int) -> None:
 # ---------------------------------------------------------------- figures
 
 
-def _percentile(values: list[float], pct: float) -> float:
+def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
     return ordered[index]
@@ -195,8 +195,8 @@ def _figures(prefix: str, result: dict[str, Any], count: int) -> dict[str, Any]:
         f"{prefix}_state_bytes": result["state_bytes"],
     }
     for step, values in result["timings"].items():
-        figures[f"{prefix}_{step}_p50_ms"] = round(_percentile(values, 50) * 1000, 3)
-        figures[f"{prefix}_{step}_p99_ms"] = round(_percentile(values, 99) * 1000, 3)
+        figures[f"{prefix}_{step}_p50_ms"] = round(percentile(values, 50) * 1000, 3)
+        figures[f"{prefix}_{step}_p99_ms"] = round(percentile(values, 99) * 1000, 3)
     return figures
 
 
@@ -204,8 +204,8 @@ def _print(report: Report, title: str, result: dict[str, Any], count: int) -> No
     report(f"{title}: {count / result['elapsed']:.1f} lifecycles/s, "
            f"state {result['state_bytes']} bytes")
     for step, values in result["timings"].items():
-        report(f"  {step:12} p50 {_percentile(values, 50) * 1000:7.2f} ms   "
-               f"p99 {_percentile(values, 99) * 1000:7.2f} ms")
+        report(f"  {step:12} p50 {percentile(values, 50) * 1000:7.2f} ms   "
+               f"p99 {percentile(values, 99) * 1000:7.2f} ms")
 
 
 def main() -> None:  # pragma: no cover - `python -m engine.benchmark`

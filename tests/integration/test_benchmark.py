@@ -25,3 +25,13 @@ def test_benchmark_reports_raw_and_engine_figures(postgres_database_url: str) ->
         assert figures[key] > 0, key
     assert figures["lifecycles"] == 3
     assert any(line.startswith("ratio engine/raw on SQLite") for line in lines)
+
+
+def test_http_benchmark_drives_lifecycles_through_a_real_server() -> None:
+    from api.benchmark_http import run_http_benchmark
+
+    figures = run_http_benchmark(2, LIBRARY, raw_per_s=100.0)
+
+    for key in ("http_lifecycles_per_s", "ratio_http_to_raw", "complete_p99_ms",
+                "inbox_p99_ms"):
+        assert figures[key] > 0, key
