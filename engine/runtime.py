@@ -164,6 +164,8 @@ class Runtime:
         with self.db.write() as session:
             task = _human_task(session, task_id)
             if task.assignee is None:
+                if not actor.may_work_on(task.lane, None):
+                    raise NotAllowed(_not_allowed_message(actor, task))
                 return
             if task.assignee != actor.name and not actor.is_admin:
                 raise NotAllowed(f"only {task.assignee} or an admin may release this task")

@@ -37,6 +37,7 @@ MATRIX: list[tuple[str, str, str | None, tuple[int, ...]]] = [
     ("GET", "/tasks/{task}", "recorded",                 (403, 200, 403, 403, 200, 200, 401)),
     ("POST", "/tasks/{task}/claim", "recorded",          (403, 200, 403, 403, 403, 200, 401)),
     ("POST", "/tasks/{task}/unclaim", "claimed",         (403, 200, 403, 403, 403, 200, 401)),
+    ("POST", "/tasks/{task}/unclaim", "recorded",        (403, 200, 403, 403, 403, 200, 401)),
     ("POST", "/tasks/{task}/complete", "complete",       (403, 200, 403, 403, 403, 200, 401)),
     ("POST", "/messages/incident_confirmation", "resolved",
                                                          (200, 200, 200, 200, 200, 200, 401)),
