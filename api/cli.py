@@ -18,7 +18,7 @@ from engine.access import SYSTEM
 from engine.deploy import read_folder
 from engine.deploy_checks import check_process_folder
 from engine.errors import EngineError
-from engine.orchestrator import Orchestrator
+from engine.orchestrator import Orchestrator, process_folders
 from storage import migrate
 from storage.database import Database
 
@@ -96,16 +96,14 @@ def deploy(settings: Settings, paths: tuple[Path, ...]) -> None:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def check(paths: tuple[Path, ...]) -> None:
     """Validate process folders without deploying (exit status 1 on any problem)."""
-    from engine.orchestrator import _process_folders
-
     roles = _library_roles(DEFAULT_LIBRARY)
     failed = False
     for path in list(paths) or [DEFAULT_LIBRARY]:
         roles |= _library_roles(path)
-        for folder in _process_folders(path):
+        for folder in process_folders(path):
             library = {
                 f"{other.name}/{f.name}": f.read_bytes()
-                for other in _process_folders(folder.parent) if other != folder
+                for other in process_folders(folder.parent) if other != folder
                 for f in other.glob("*.bpmn")
             }
             checked = check_process_folder(folder.name, read_folder(folder), known_roles=roles,

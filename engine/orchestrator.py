@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine import catalog, spiff
+from engine import catalog, clock, spiff
 from engine.access import Actor
 from engine.catalog import ProcessDetail, ProcessSummary, TaskBrief, VersionSummary
 from engine.connectors import ConnectorContext, ConnectorRegistry, default_registry
@@ -27,7 +27,7 @@ from engine.timers import FiredTimers, TimerWorker, fire_due_timers
 from storage.database import Database
 from storage.models import AuditEvent
 
-__all__ = ["FolderResult", "Orchestrator"]
+__all__ = ["FolderResult", "Orchestrator", "process_folders"]
 
 ROLES_FILE = "roles.json"
 MANIFEST_FILE = "manifest.json"
@@ -57,8 +57,6 @@ class Orchestrator:
         self.queries = Queries(self.cache, self.store)
 
     def _script_engine(self, context: ConnectorContext) -> spiff.PythonScriptEngine:
-        from engine import clock
-
         environment = RestrictedEnvironment(
             connectors=self.connectors,
             clock=clock.now,
@@ -82,7 +80,7 @@ class Orchestrator:
         folders: dict[str, dict[str, bytes]] = {}
         for path in paths:
             self._register_roles_beside(path, actor)
-            for folder in _process_folders(path):
+            for folder in process_folders(path):
                 folders[folder.name] = read_folder(folder)
         results = []
         for key in dependency_order(folders):
@@ -179,7 +177,8 @@ class Orchestrator:
             return catalog.version_file(session, key, number, name)
 
 
-def _process_folders(path: Path) -> list[Path]:
+def process_folders(path: Path) -> list[Path]:
+    """The process folders at ``path``: the folder itself, or the folders inside it."""
     if (path / MANIFEST_FILE).is_file():
         return [path]
     if not path.is_dir():

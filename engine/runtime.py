@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from engine import spiff
+from engine import clock, spiff
 from engine.access import Actor
 from engine.errors import (
     Conflict,
@@ -191,7 +191,7 @@ class Runtime:
                 raise NotAllowed(f"only the starter, a {owner} or an admin may cancel")
             spiff.cancel(loaded.workflow)
             loaded.row.status = "cancelled"
-            loaded.row.ended_at = loaded.row.updated_at = _now()
+            loaded.row.ended_at = loaded.row.updated_at = clock.now()
             audit(session, instance_id, actor.name, "instance_cancelled", reason=reason)
             self.store.save(session, loaded)
             return outcome(session, loaded)
@@ -203,12 +203,6 @@ class Runtime:
         thrown = spiff.drain_thrown_events(loaded.workflow)
         self.store.save(session, loaded)
         self.events.route_thrown(session, loaded.row.id, thrown, actor)
-
-
-def _now() -> Any:
-    from engine import clock
-
-    return clock.now()
 
 
 def latest_version(session: Session, process_key: str) -> ProcessVersion:
