@@ -15,7 +15,14 @@ from typing import Any
 
 from engine.errors import Problem
 
-__all__ = ["MANIFEST_FILE", "RECORD_FIELDS", "Manifest", "check_manifest", "manifest_process_id"]
+__all__ = [
+    "MANIFEST_FILE",
+    "RECORD_FIELDS",
+    "Manifest",
+    "Requirement",
+    "check_manifest",
+    "manifest_process_id",
+]
 
 MANIFEST_FILE = "manifest.json"
 
@@ -24,7 +31,23 @@ RECORD_FIELDS = ("title", "priority", "service", "assignee_group", "status")
 
 _PREFIX = re.compile(r"[A-Z]{2,5}")
 _REQUIRED_TEXT = ("name", "process_id")
-_KNOWN_KEYS = (*_REQUIRED_TEXT, "owner_role", "iso20000", "business_key_prefix", "record")
+_KNOWN_KEYS = (*_REQUIRED_TEXT, "owner_role", "iso20000", "business_key_prefix", "record",
+               "requirements")
+_REQUIREMENT_ID = re.compile(r"[a-z][a-z0-9_.-]{0,79}")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """An ISO 20000 requirement the process claims, and the BPMN elements that meet it.
+
+    ``elements`` lists element ids; an element can also claim a requirement itself with
+    ``<spiffworkflow:property name="iso.requirement" value="<id>"/>``.
+    """
+
+    id: str
+    text: str
+    clauses: dict[str, str]
+    elements: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -37,6 +60,7 @@ class Manifest:
     iso20000: dict[str, list[str]]
     business_key_prefix: str | None = None
     record: dict[str, str] = field(default_factory=dict)
+    requirements: tuple[Requirement, ...] = ()
 
 
 def check_manifest(
@@ -59,6 +83,7 @@ def check_manifest(
         *_iso20000(data, lines),
         *_prefix(data, lines),
         *_record(data, lines),
+        *_requirements(data, lines),
     ]
     if problems:
         return None, problems
@@ -164,6 +189,47 @@ def _record(data: dict[str, Any], lines: _KeyLines) -> list[Problem]:
     return problems
 
 
+def _requirements(data: dict[str, Any], lines: _KeyLines) -> list[Problem]:
+    listed = data.get("requirements")
+    line = lines("requirements")
+    if listed is None:
+        return []
+    if not isinstance(listed, list):
+        return [_problem(line, "'requirements' must be a list of requirement objects")]
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for number, item in enumerate(listed, 1):
+        problems += [_problem(line, f"requirement {number}: {m}")
+                     for m in _requirement_errors(item, seen)]
+    return problems
+
+
+def _requirement_errors(item: Any, seen: set[str]) -> list[str]:
+    if not isinstance(item, dict):
+        return ["must be an object with id, text, clauses and elements"]
+    errors = []
+    rid = item.get("id")
+    if not isinstance(rid, str) or not _REQUIREMENT_ID.fullmatch(rid):
+        errors.append("'id' must be lower-case letters, digits, '.', '_' or '-'")
+    elif rid in seen:
+        errors.append(f"id {rid!r} is listed twice")
+    else:
+        seen.add(rid)
+    if not isinstance(item.get("text"), str) or not item["text"].strip():
+        errors.append("'text' must say in a sentence what the standard asks")
+    clauses = item.get("clauses")
+    if not isinstance(clauses, dict) or not clauses or not all(
+        isinstance(v, str) for v in clauses.values()
+    ):
+        errors.append("'clauses' must map an edition to a clause, e.g. {\"2018\": \"8.6.1\"}")
+    if not _is_list_of(item.get("elements", []), str):
+        errors.append("'elements' must be a list of BPMN element ids")
+    unknown = set(item) - {"id", "text", "clauses", "elements"}
+    if unknown:
+        errors.append(f"unknown key(s) {', '.join(sorted(unknown))}")
+    return errors
+
+
 def _is_list_of(value: Any, kind: type) -> bool:
     return isinstance(value, list) and all(isinstance(item, kind) for item in value)
 
@@ -177,6 +243,10 @@ def _build(data: dict[str, Any]) -> Manifest:
         iso20000={str(k): list(v) for k, v in data["iso20000"].items()},
         business_key_prefix=data.get("business_key_prefix"),
         record=dict(data.get("record") or {}),
+        requirements=tuple(
+            Requirement(r["id"], r["text"], dict(r["clauses"]), tuple(r.get("elements", [])))
+            for r in data.get("requirements") or []
+        ),
     )
 
 
