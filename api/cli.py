@@ -15,10 +15,13 @@ from werkzeug.security import generate_password_hash
 from api.config import PROJECT_ROOT, Settings, load_settings
 from engine import accounts
 from engine.access import SYSTEM
+from engine.bpmn_import import check_bpmn_file
+from engine.conformance import ConformanceResult, CoverageRow, check_conformance, coverage_rows
 from engine.deploy import read_folder
 from engine.deploy_checks import check_process_folder
 from engine.errors import EngineError
-from engine.orchestrator import Orchestrator, process_folders
+from engine.manifest import Manifest, check_manifest
+from engine.orchestrator import FolderResult, Orchestrator, process_folders
 from storage import migrate
 from storage.database import Database
 
@@ -72,48 +75,175 @@ def db_upgrade(settings: Settings) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--accept-gaps", is_flag=True,
+              help="Deploy even when a folder no longer meets ISO requirements its manifest "
+                   "claims; the gaps are recorded on the new version.")
 @click.pass_obj
-def deploy(settings: Settings, paths: tuple[Path, ...]) -> None:
+def deploy(settings: Settings, paths: tuple[Path, ...], accept_gaps: bool) -> None:
     """Deploy process folders or folders of them (default: the bundled library)."""
     orchestrator = _orchestrator(settings)
-    results = orchestrator.deploy_paths(list(paths) or [DEFAULT_LIBRARY], SYSTEM)
+    results = orchestrator.deploy_paths(list(paths) or [DEFAULT_LIBRARY], SYSTEM,
+                                        accept_gaps=accept_gaps)
     failed = False
     for result in results:
-        if result.outcome is None:
-            failed = True
-            click.echo(f"REJECTED {result.key}: {len(result.problems)} problem(s)")
-            for problem in result.problems:
-                click.echo(f"  {problem}")
-        elif result.outcome.created:
-            click.echo(f"deployed {result.key} version {result.outcome.version}")
-        else:
-            click.echo(f"unchanged {result.key} version {result.outcome.version}")
+        failed |= _echo_deployed(result)
     if failed:
         sys.exit(1)
+
+
+def _echo_deployed(result: FolderResult) -> bool:
+    """One folder's deploy result; True when it was not deployed."""
+    if result.outcome is None and result.gaps:
+        click.echo(f"REJECTED {result.key}: {len(result.gaps)} conformance gap(s) "
+                   f"(deploy with --accept-gaps to accept them)")
+        for gap in result.gaps:
+            click.echo(f"  {gap.message}")
+        return True
+    if result.outcome is None:
+        click.echo(f"REJECTED {result.key}: {len(result.problems)} problem(s)")
+        for problem in result.problems:
+            click.echo(f"  {problem}")
+        return True
+    outcome = result.outcome
+    verb = "deployed" if outcome.created else "unchanged"
+    accepted = (f" with {len(outcome.accepted_gaps)} accepted conformance gap(s)"
+                if outcome.accepted_gaps else "")
+    click.echo(f"{verb} {result.key} version {outcome.version}{accepted}")
+    for gap in outcome.accepted_gaps:
+        click.echo(f"  accepted: {gap.message}")
+    return False
 
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-def check(paths: tuple[Path, ...]) -> None:
-    """Validate process folders without deploying (exit status 1 on any problem)."""
+@click.option("--report", is_flag=True,
+              help="Print the clause-by-clause coverage of the library (edition, clause, "
+                   "process, requirement, elements) instead of checking each folder.")
+@click.option("--json", "as_json", is_flag=True, help="With --report: print it as JSON.")
+def check(paths: tuple[Path, ...], report: bool, as_json: bool) -> None:
+    """Validate process folders without deploying, and report ISO requirements they claim
+    but no longer meet (exit status 1 on any problem or conformance gap). A .bpmn file from
+    another tool is checked as a folder of its own, with the manifest an import would make."""
+    if as_json and not report:
+        raise click.UsageError("--json goes with --report")
+    targets = list(paths) or [DEFAULT_LIBRARY]
     roles = _library_roles(DEFAULT_LIBRARY)
-    failed = False
-    for path in list(paths) or [DEFAULT_LIBRARY]:
+    for path in targets:
         roles |= _library_roles(path)
+    if report:
+        sys.exit(_report(targets, roles, as_json))
+    failed = False
+    for path in targets:
+        if path.is_file():
+            failed |= _check_file(path, roles)
+            continue
         for folder in process_folders(path):
-            library = {
-                f"{other.name}/{f.name}": f.read_bytes()
-                for other in process_folders(folder.parent) if other != folder
-                for f in other.glob("*.bpmn")
-            }
-            checked = check_process_folder(folder.name, read_folder(folder), known_roles=roles,
-                                           library_bpmn=library)
-            failed |= bool(checked.problems)
-            click.echo(f"{'ok' if not checked.problems else 'PROBLEMS'} {folder.name}")
-            for problem in checked.problems:
-                click.echo(f"  {problem}")
+            failed |= _check_folder(folder, roles)
     if failed:
         sys.exit(1)
+
+
+def _check_file(path: Path, roles: set[str]) -> bool:
+    """Check one .bpmn file (e.g. drawn in another tool) as a process folder of its own, with
+    the manifest an import would make; True when anything is wrong."""
+    if path.suffix != ".bpmn":
+        raise click.UsageError(f"{path} is neither a process folder nor a .bpmn file")
+    # Calls resolve into the diagrams beside it, as a folder's into the folders beside it.
+    library = {f.name: f.read_bytes() for f in sorted(path.parent.glob("*.bpmn")) if f != path}
+    checked = check_bpmn_file(path.name, path.read_bytes(),
+                              known_roles=roles | _library_roles(path.parent),
+                              library_bpmn=library)
+    click.echo(f"{'PROBLEMS' if checked.problems else 'ok'} {path.name}")
+    for problem in checked.problems:
+        click.echo(f"  {problem}")
+    return bool(checked.problems)
+
+
+def _check_folder(folder: Path, roles: set[str]) -> bool:
+    """Check one folder and print what was found; True when anything is wrong."""
+    library = {
+        f"{other.name}/{f.name}": f.read_bytes()
+        for other in process_folders(folder.parent) if other != folder
+        for f in other.glob("*.bpmn")
+    }
+    files = read_folder(folder)
+    checked = check_process_folder(folder.name, files, known_roles=roles, library_bpmn=library)
+    conformance = (check_conformance(checked.manifest, files)
+                   if checked.manifest is not None else None)
+    # Gaps in a file that is not even XML would only repeat what the problems say.
+    gaps = list(conformance.gaps) if conformance and not conformance.unreadable else []
+    status = "PROBLEMS" if checked.problems else "GAPS" if gaps else "ok"
+    met = "" if conformance is None else _met(conformance)
+    click.echo(f"{status} {folder.name}{met}")
+    for problem in checked.problems:
+        click.echo(f"  {problem}")
+    for gap in gaps:
+        click.echo(f"  gap: {gap.message}")
+    for requirement, elements in (conformance.unlisted_claims if conformance else {}).items():
+        click.echo(f"  note: {', '.join(elements)} claim(s) requirement {requirement!r}, "
+                   f"which manifest.json does not list")
+    return bool(checked.problems or gaps)
+
+
+def _met(conformance: ConformanceResult) -> str:
+    total = len(conformance.coverage)
+    if not total:
+        return " (no ISO requirements listed)"
+    return f" ({total - len(conformance.gaps)}/{total} ISO requirements met)"
+
+
+def _report(paths: list[Path], roles: set[str], as_json: bool) -> int:
+    """Print the library's coverage clause by clause; the exit status (1: gaps or skips)."""
+    results: dict[str, tuple[Manifest, ConformanceResult]] = {}
+    skipped: list[str] = []
+    for path in paths:
+        if path.is_file():  # a diagram from another tool claims no requirements
+            continue
+        for folder in process_folders(path):
+            files = read_folder(folder)
+            manifest, _ = check_manifest(files, roles)
+            if manifest is None:
+                skipped.append(folder.name)
+                continue
+            results[folder.name] = (manifest, check_conformance(manifest, files))
+    rows = coverage_rows(results)
+    gaps = [(key, gap) for key, (_, result) in results.items() for gap in result.gaps]
+    if as_json:
+        click.echo(json.dumps({
+            "rows": [_row_json(row) for row in rows],
+            "gaps": [{"process": key, **gap.as_dict()} for key, gap in gaps],
+            "skipped": skipped,
+        }, indent=2))
+    else:
+        _echo_table(rows)
+        claimed = sum(len(result.coverage) for _, result in results.values())
+        click.echo(f"\n{claimed} requirement(s) in {len(results)} process model(s), "
+                   f"{len(gaps)} gap(s)")
+        for key, gap in gaps:
+            click.echo(f"  gap in {key}: {gap.message}")
+        for key in skipped:
+            click.echo(f"  skipped {key}: its manifest.json has problems (see `itsm check`)")
+    return 1 if gaps or skipped else 0
+
+
+def _row_json(row: CoverageRow) -> dict[str, object]:
+    return {"edition": row.edition, "clause": row.clause, "process": row.process,
+            "requirement": None if row.requirement == "-" else row.requirement,
+            "text": row.text, "elements": list(row.elements), "met": row.met}
+
+
+def _echo_table(rows: list[CoverageRow]) -> None:
+    table = [("edition", "clause", "process", "requirement", "elements")]
+    for row in rows:
+        if row.requirement == "-":
+            elements = "(no requirement claimed)"
+        else:
+            elements = ", ".join(row.elements) or "GAP: no element meets it"
+        table.append((row.edition, row.clause, row.process, row.requirement, elements))
+    widths = [max(len(line[i]) for line in table) for i in range(4)]
+    for line in table:
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        click.echo("  ".join([*cells, line[4]]))
 
 
 def _library_roles(path: Path) -> set[str]:

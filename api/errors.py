@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, Unauthorized
 
 from engine.errors import (
     Conflict,
+    ConformanceGaps,
     DeployRejected,
     EngineError,
     FormInvalid,
@@ -51,6 +52,7 @@ ENGINE_STATUS: dict[type[EngineError], tuple[int, str]] = {
     Conflict: (409, "Conflict"),
     FormInvalid: (422, "The form data is invalid"),
     DeployRejected: (422, "The process model was rejected"),
+    ConformanceGaps: (422, "The process model no longer meets requirements it claims"),
     InvalidInput: (422, "Invalid input"),
     ProcessFailed: (422, "The process failed"),
 }
@@ -122,6 +124,11 @@ def _engine_problem(error: EngineError) -> Response:
     errors: list[dict[str, Any]] | None = None
     if isinstance(error, FormInvalid):
         errors = [{"field": e.field, "message": e.message} for e in error.errors]
+    elif isinstance(error, ConformanceGaps):
+        errors = [
+            {"requirement": g.requirement, "clauses": g.clauses, "message": g.message}
+            for g in error.gaps
+        ]
     elif isinstance(error, DeployRejected):
         errors = [
             {"file": p.file, "line": p.line, "element_id": p.element_id, "message": p.message}

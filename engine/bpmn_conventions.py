@@ -43,7 +43,7 @@ __all__ = [
 # replaces them and the tasks after it vanish from the parsed process without an error.
 _RESERVED_IDS = ("Start", "End")
 _HIT_POLICIES = ("UNIQUE", "COLLECT")  # the only ones SpiffWorkflow's DMN engine implements
-_HUMAN_TASKS = ("userTask", "manualTask")
+_HUMAN_TASKS = ("userTask", "manualTask", "task")  # Spiff runs a plain bpmn:task as manual
 _CONDITIONAL_SOURCES = ("exclusiveGateway", "inclusiveGateway")
 
 
@@ -251,7 +251,4 @@ def manifest_process_problems(files: Mapping[str, bytes], docs: list[Document]) 
         found = ", ".join(sorted(str(p) for p in processes)) or "none"
         return [Problem(MANIFEST_FILE, line, None, f"process_id {process_id!r} is not a process "
                                                    f"in the BPMN files (found: {found})")]
-    if processes[process_id].get("isExecutable", "true") != "true":
-        return [Problem(MANIFEST_FILE, line, None, f"process {process_id!r} is not executable; "
-                                                   'set isExecutable="true"')]
-    return []
+    return []  # a process not marked executable is reported at the process (executability)

@@ -21,7 +21,7 @@ from engine.script_sandbox import check_syntax
 from engine.spiff import TimerEventDefinition
 from engine.xml_problems import NS, Document, Element, problem_at
 
-__all__ = ["code_problems", "timer_problems"]
+__all__ = ["code_problems", "foreign_language", "timer_problems"]
 
 # (path below the definitions, how it is compiled, what the process owner calls it)
 _CODE = (
@@ -43,12 +43,45 @@ _DURATION = re.compile(
     rf"(?:T(?=\d)(?:{_NUM}H)?(?:{_NUM}M)?(?:{_NUM}S)?)?",
     re.IGNORECASE,
 )
+# A bare repeating interval (R3/PT1H) is valid Python too: names divided by names.
+_BARE_CYCLE = re.compile(r"R\d*/\S+", re.IGNORECASE)
 _TIMER_EXAMPLES = {
     "timeDuration": 'duration, e.g. "PT4H"',
     "timeDate": 'date and time, e.g. "2030-01-31T17:00:00Z"',
     "timeCycle": 'repeating interval, e.g. "R3/PT1H"',
 }
 _NOT_LITERAL = object()
+# (what a language URI or script format contains, its name; None: Python, ours)
+_LANGUAGES = (("python", None), ("xpath", "XPath"), ("feel", "FEEL"), ("groovy", "Groovy"),
+              ("javascript", "JavaScript"), ("ecmascript", "JavaScript"), ("juel", "JUEL"),
+              ("java", "Java"), ("mvel", "MVEL"))
+
+
+def foreign_language(element: Element, root: Element) -> str | None:
+    """The language of a non-empty expression or script when it is not Python, by name.
+
+    Diagrams from other tools carry JUEL (``${approved}``), FEEL (``= approved``, Camunda 8)
+    or an XPath/FEEL ``language`` (on the expression or the ``bpmn:definitions``). Such an
+    expression is not compiled here: ``engine.executability`` reports it as not executable.
+    """
+    source = (element.text or "").strip()
+    if not source:
+        return None
+    if etree.QName(element).localname == "script":
+        parent = element.getparent()
+        return _language_name(None if parent is None else parent.get("scriptFormat"))
+    if source.startswith(("${", "#{")):
+        return "JUEL (${...})"
+    if source.startswith("=") and not source.startswith("=="):
+        return "FEEL (=...)"
+    return _language_name(element.get("language") or root.get("expressionLanguage"))
+
+
+def _language_name(uri: str | None) -> str | None:
+    if not uri or not uri.strip():
+        return None
+    lowered = uri.lower()
+    return next((name for needle, name in _LANGUAGES if needle in lowered), repr(uri))
 
 
 def code_problems(doc: Document) -> list[Problem]:
@@ -60,7 +93,8 @@ def code_problems(doc: Document) -> list[Problem]:
     ]
     for path, mode, what in _CODE:
         for element in doc.root.iterfind(f".//{path}", NS):
-            problems += _compile_problems(doc, element, element.text, mode, what)
+            if foreign_language(element, doc.root) is None:
+                problems += _compile_problems(doc, element, element.text, mode, what)
     for param in doc.root.iterfind(".//spiffworkflow:parameter[@value]", NS):
         what = f"connector parameter {param.get('id')!r}"
         problems += _compile_problems(doc, param, param.get("value"), "eval", what)
@@ -104,6 +138,8 @@ def _timer_value_problems(doc: Document, element: Element) -> list[Problem]:
     """Compile the timer expression; dry-run it when it is a literal (needs no data)."""
     kind = etree.QName(element).localname
     source = (element.text or "").strip()
+    if foreign_language(element, doc.root) is not None:
+        return []  # not executable at all: ``engine.executability`` says so
     found = _compile_problems(doc, element, source, "eval", f"timer {kind}")
     if found:
         return found
@@ -112,6 +148,10 @@ def _timer_value_problems(doc: Document, element: Element) -> list[Problem]:
         if _DURATION.fullmatch(source):  # a bare PT4H is a valid name, read as a data key
             return [problem_at(doc, element, f"the timer {kind} {source} would be read as a data "
                                              f'key; quote the ISO 8601 value: "{source}"')]
+        if _BARE_CYCLE.fullmatch(source):
+            return [problem_at(doc, element, f"the timer {kind} {source} would be computed from "
+                                             "data keys (a division in Python); quote the ISO "
+                                             f'8601 value: "{source}"')]
         return []  # it names data keys: only known when the instance runs
     message = _iso_problem(kind, value)
     return [] if message is None else [problem_at(doc, element, message)]

@@ -8,11 +8,11 @@ workflow. Unknown keys, versions or files raise :class:`~engine.errors.NotFound`
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
@@ -20,6 +20,7 @@ from storage.models import (
     HumanTask,
     ProcessDefinitionIndex,
     ProcessModel,
+    ProcessSchedule,
     ProcessVersion,
     VersionFile,
 )
@@ -27,11 +28,13 @@ from storage.models import (
 __all__ = [
     "ProcessDetail",
     "ProcessSummary",
+    "ScheduleSummary",
     "TaskBrief",
     "VersionSummary",
     "open_tasks",
     "process",
     "processes",
+    "schedules",
     "version_file",
     "versions",
 ]
@@ -48,6 +51,9 @@ class VersionSummary:
     deployed_by: str
     deployed_at: datetime
     files: list[str]
+    # ISO 20000 requirements not met, accepted when this version was deployed
+    # (``engine.errors.Gap.as_dict`` each); empty for a version without gaps.
+    accepted_gaps: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,21 @@ class ProcessSummary:
 
 
 @dataclass(frozen=True)
+class ScheduleSummary:
+    """When a periodic process (timer start event) next starts an instance by itself."""
+
+    key: str
+    version: int  # the version whose timer start event set it
+    element_id: str
+    expression_kind: str  # timeCycle, timeDate or timeDuration
+    expression: str  # the ISO 8601 value, evaluated at deploy
+    anchor_at: datetime
+    next_due_at: datetime | None  # None: no occurrence is left
+    occurrences_started: int
+    last_instance_id: int | None
+
+
+@dataclass(frozen=True)
 class ProcessDetail:
     """A process model: its summary, the latest version in full and its message starts."""
 
@@ -75,6 +96,7 @@ class ProcessDetail:
     version_count: int
     latest: VersionSummary
     start_messages: list[str]
+    schedule: ScheduleSummary | None = None  # a periodic process's next start
 
 
 @dataclass(frozen=True)
@@ -127,7 +149,33 @@ def process(session: Session, key: str) -> ProcessDetail:
         iso20000=_iso_clauses(manifest or {}), created_at=model.created_at,
         version_count=len(history), latest=latest,
         start_messages=[s for s in starts if s is not None],
+        schedule=next(iter(_schedules(session, ProcessSchedule.model_id == model.id)), None),
     )
+
+
+def schedules(session: Session) -> list[ScheduleSummary]:
+    """The schedules of periodic processes, soonest due first (finished ones last)."""
+    return _schedules(session, true())
+
+
+def _schedules(session: Session, where: Any) -> list[ScheduleSummary]:
+    rows = session.execute(
+        select(ProcessSchedule, ProcessModel.key, ProcessVersion.number)
+        .join(ProcessModel, ProcessModel.id == ProcessSchedule.model_id)
+        .join(ProcessVersion, ProcessVersion.id == ProcessSchedule.version_id)
+        .where(where)
+        .order_by(ProcessSchedule.next_due_at.is_(None), ProcessSchedule.next_due_at,
+                  ProcessModel.key)
+    ).all()
+    return [
+        ScheduleSummary(
+            key=key, version=number, element_id=s.element_id,
+            expression_kind=s.expression_kind, expression=s.expression, anchor_at=s.anchor_at,
+            next_due_at=s.next_due_at, occurrences_started=s.occurrences_started,
+            last_instance_id=s.last_instance_id,
+        )
+        for s, key, number in rows
+    ]
 
 
 def versions(session: Session, key: str) -> list[VersionSummary]:
@@ -148,7 +196,7 @@ def versions(session: Session, key: str) -> list[VersionSummary]:
         VersionSummary(
             number=r.number, content_hash=r.content_hash, status=r.status,
             process_id=r.process_id, deployed_by=r.deployed_by, deployed_at=r.deployed_at,
-            files=names[r.id],
+            files=names[r.id], accepted_gaps=list(r.accepted_gaps or []),
         )
         for r in rows
     ]

@@ -2,6 +2,10 @@
 
 Identical content is a no-op; changed content becomes the next version number. Running
 instances keep the version they started on.
+
+A valid folder that no longer meets an ISO 20000 requirement its manifest claims
+(``engine.conformance``) is refused with ``ConformanceGaps`` unless the caller accepts the
+gaps; the accepted gaps are then stored on the new version (``accepted_gaps``).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 from sqlalchemy import delete, func, select
@@ -18,9 +23,11 @@ from sqlalchemy.orm import Session
 
 from engine import clock, spiff
 from engine.access import Actor
+from engine.conformance import check_conformance
 from engine.deploy_checks import CheckedFolder, check_process_folder, process_ids_in
-from engine.errors import DeployRejected, NotAllowed, Problem
+from engine.errors import ConformanceGaps, DeployRejected, Gap, NotAllowed, Problem
 from engine.runtime import counter_prefix
+from engine.schedules import sync_schedule
 from storage.models import (
     AuditEvent,
     BusinessKeyCounter,
@@ -50,6 +57,8 @@ class DeployOutcome:
     key: str
     version: int
     created: bool  # False when the content was identical to the latest version
+    # Requirements the version does not meet, accepted by whoever deployed it.
+    accepted_gaps: tuple[Gap, ...] = ()
 
 
 def read_folder(folder: Path) -> dict[str, bytes]:
@@ -82,9 +91,15 @@ def register_roles(session: Session, roles: Mapping[str, str]) -> None:
 
 
 def deploy_files(
-    session: Session, key: str, files: Mapping[str, bytes], actor: Actor
+    session: Session, key: str, files: Mapping[str, bytes], actor: Actor, *,
+    accept_gaps: bool = False,
 ) -> DeployOutcome:
-    """Validate and store one process folder. Raises ``DeployRejected`` with every problem."""
+    """Validate and store one process folder. Raises ``DeployRejected`` with every problem.
+
+    A valid folder with conformance gaps raises ``ConformanceGaps`` unless ``accept_gaps``;
+    then it is stored with the gaps recorded on the version. Content identical to the latest
+    version is a no-op either way (its gaps were accepted when it was deployed).
+    """
     if not actor.may_deploy():
         raise NotAllowed(f"{actor.name} may not deploy process models (needs Process Owner)")
     problems = _size_problems(files)
@@ -98,9 +113,18 @@ def deploy_files(
     model = session.scalar(select(ProcessModel).where(ProcessModel.key == key))
     latest = _latest_version(session, model) if model is not None else None
     if latest is not None and latest.content_hash == digest:
-        return DeployOutcome(key, latest.number, created=False)
-    version = _store_version(session, key, model, latest, files, checked, actor, digest)
-    return DeployOutcome(key, version.number, created=True)
+        return DeployOutcome(key, latest.number, created=False,
+                             accepted_gaps=_stored_gaps(latest.accepted_gaps))
+    gaps = list(check_conformance(checked.manifest, files).gaps)
+    if gaps and not accept_gaps:
+        raise ConformanceGaps(key, gaps)
+    version = _store_version(session, key, model, latest, files, checked, actor, digest, gaps)
+    sync_schedule(session, key, version, files)  # a timer start event: the engine's schedule
+    return DeployOutcome(key, version.number, created=True, accepted_gaps=tuple(gaps))
+
+
+def _stored_gaps(stored: list[Any] | None) -> tuple[Gap, ...]:
+    return tuple(Gap.from_dict(g) for g in stored or () if isinstance(g, dict))
 
 
 def _size_problems(files: Mapping[str, bytes]) -> list[Problem]:
@@ -151,6 +175,7 @@ def _store_version(
     checked: CheckedFolder,
     actor: Actor,
     digest: str,
+    gaps: list[Gap],
 ) -> ProcessVersion:
     manifest = checked.manifest
     assert manifest is not None
@@ -170,6 +195,7 @@ def _store_version(
         called_processes=sorted(checked.called_processes),
         deployed_by=actor.name,
         deployed_at=now,
+        accepted_gaps=[g.as_dict() for g in gaps] or None,
     )
     session.add(version)
     session.flush()
@@ -180,9 +206,12 @@ def _store_version(
     _index_definitions(session, model.id, checked)
     # The prefix the runtime numbers with (the key when the manifest names none).
     _ensure_counter(session, counter_prefix(key, manifest.business_key_prefix))
+    details: dict[str, Any] = {"key": key, "version": version.number, "hash": digest}
+    if gaps:
+        details["accepted_gaps"] = [g.requirement for g in gaps]
     session.add(
         AuditEvent(instance_id=None, at=now, actor=actor.name, kind="process_deployed",
-                   details={"key": key, "version": version.number, "hash": digest})
+                   details=details)
     )
     session.flush()
     return version

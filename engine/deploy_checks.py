@@ -6,7 +6,9 @@ the whole list after one deploy attempt:
 1. ``manifest.json`` (``engine.manifest``);
 2. each ``.bpmn`` / ``.dmn`` file is well-formed XML and valid against the BPMN 2.0 / DMN XSD
    (``engine.xml_problems``);
-3. SpiffWorkflow's own parse of every executable process (its semantic checks; here);
+3. constructs SpiffWorkflow 3.2.0 cannot execute or this engine does not support, all of
+   them, each named with its type and the reason (``engine.executability``), then
+   SpiffWorkflow's own parse of every executable process (its semantic checks; here);
 4. our conventions (``bpmn/README.md``): forms exist and are valid schemas, lanes are known
    roles, no reserved ids, messages have names, DMN hit policies SpiffWorkflow implements
    (``engine.bpmn_conventions``); scripts and expressions pass the sandbox's compile check
@@ -14,14 +16,18 @@ the whole list after one deploy attempt:
 
 Layer 4 exists because SpiffWorkflow looks at scripts, conditions and timers only when they
 run, and some mistakes make it drop tasks or ignore settings without a word. This module
-runs the layers and merges what they find.
+runs the layers and merges what they find: SpiffWorkflow's complaint about an element
+another layer explains is dropped (it stops at the first thing per process, so it repeats
+ours in its own words), and every problem at an element names the element's type
+(``bpmn:sequenceFlow: ...``). Whatever a diagram contains, checking it never raises: a
+check that breaks on it becomes a problem that rejects the folder.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lxml import etree
@@ -34,7 +40,8 @@ from engine.bpmn_conventions import (
     message_starts,
 )
 from engine.errors import Problem
-from engine.manifest import Manifest, check_manifest
+from engine.executability import executability_problems
+from engine.manifest import Manifest, check_manifest, manifest_process_id
 from engine.spiff import VALIDATOR, SpiffBpmnParser, ValidationException, safe_xml_parser
 from engine.xml_problems import (
     NS,
@@ -44,6 +51,7 @@ from engine.xml_problems import (
     element_by_id,
     executable_ids,
     load_documents,
+    type_label,
 )
 
 __all__ = ["CheckedFolder", "check_process_folder", "process_ids_in"]
@@ -74,6 +82,15 @@ def check_process_folder(
     ``library_bpmn`` holds the files (name -> content) of models already deployed, so call
     activities into them resolve; ``.dmn`` names in it are read as decision tables.
     """
+    try:
+        return _check(key, files, known_roles, library_bpmn or {})
+    except Exception as exc:  # the last resort: a broken check rejects, it does not crash
+        message = f"the deploy checks broke on this folder ({type(exc).__name__}: {exc})"
+        return CheckedFolder(None, [Problem(None, None, None, message)], set(), set(), {})
+
+
+def _check(key: str, files: Mapping[str, bytes], known_roles: Collection[str],
+           library_bpmn: Mapping[str, bytes]) -> CheckedFolder:
     manifest, problems = check_manifest(files, known_roles)
     docs, load_problems = load_documents(files)
     problems += load_problems
@@ -82,15 +99,36 @@ def check_process_folder(
     bpmn_docs = [doc for doc in docs if not doc.is_dmn]
     defined = {str(p.get("id")) for d in bpmn_docs for p in d.root.iterfind(PROCESS, NS)}
     called = {c for doc in bpmn_docs for c in called_ids(doc.root)} - defined
-    library = dict(library_bpmn or {}) if called else {}
-    starts, own = message_starts(bpmn_docs)
-    own += [p for doc in docs for p in convention_problems(doc, known_roles)]
-    own += form_problems(bpmn_docs, files)
-    own += call_problems(bpmn_docs, defined | _library_ids(library))
-    problems += own + _unechoed(_spiff_problems(docs, library, defined), own)
-    problems += manifest_process_problems(files, bpmn_docs)
+    library = dict(library_bpmn) if called else {}
+    starts, own = _guarded_starts(bpmn_docs)
+    for doc in docs:
+        own += _guarded(doc.name, convention_problems, doc, known_roles)
+    own += _guarded(None, form_problems, bpmn_docs, files)
+    own += _guarded(None, call_problems, bpmn_docs, defined | _library_ids(library))
+    entry, _ = manifest_process_id(files)
+    unexecutable = _guarded(None, executability_problems, bpmn_docs, entry)
+    problems += unexecutable + own + _unechoed(_spiff_problems(docs, library, defined),
+                                               own + unexecutable)
+    problems += _guarded("manifest.json", manifest_process_problems, files, bpmn_docs)
     process_ids = {pid for doc in bpmn_docs for pid in executable_ids(doc.root)}
-    return CheckedFolder(manifest, _ordered(problems), called, process_ids, starts)
+    return CheckedFolder(manifest, _ordered(_typed(problems, docs)), called, process_ids, starts)
+
+
+def _guarded(file: str | None, check: Callable[..., list[Problem]], *args: Any) -> list[Problem]:
+    """Run one check; if it breaks on the content, that becomes a problem, not a crash."""
+    try:
+        return check(*args)
+    except Exception as exc:
+        name = getattr(check, "__name__", "a check").strip("_").replace("_", " ")
+        return [Problem(file, None, None, f"{name} broke on this ({type(exc).__name__}: {exc})")]
+
+
+def _guarded_starts(docs: list[Document]) -> tuple[dict[str, str], list[Problem]]:
+    try:
+        return message_starts(docs)
+    except Exception as exc:
+        return {}, [Problem(None, None, None,
+                            f"message starts broke on this ({type(exc).__name__}: {exc})")]
 
 
 def process_ids_in(bpmn: bytes) -> set[str]:
@@ -161,7 +199,7 @@ def _attempt(docs: list[Document], file: str, func: Callable[..., Any], *args: A
 def _from_validation(exc: ValidationException, fallback: str, docs: list[Document]) -> Problem:
     # Spiff leaves line_number empty for semantic errors (it reads an attribute lxml lacks)
     # and file_name empty for some (e.g. a missing decision table): look the id up instead.
-    element_id = exc.id or None
+    element_id = exc.id or _data_store_id(exc, fallback, docs)
     file = exc.file_name or _file_with(element_id, docs) or fallback
     line = exc.line_number if isinstance(exc.line_number, int) else None
     if line is None and element_id is not None:
@@ -172,16 +210,52 @@ def _from_validation(exc: ValidationException, fallback: str, docs: list[Documen
     return Problem(file, line, element_id, message)
 
 
-def _unechoed(spiff: list[Problem], own: list[Problem]) -> list[Problem]:
-    """Drop Spiff's internal errors about elements our own checks already explain."""
-    explained = {(p.file, p.element_id) for p in own}
-    return [
-        p for p in spiff
-        if not (p.message.startswith(_INTERNAL_ERROR) and (p.file, p.element_id) in explained)
-    ]
+def _unechoed(spiff: list[Problem], ours: list[Problem]) -> list[Problem]:
+    """Drop what Spiff says about elements our checks already explain.
+
+    SpiffWorkflow stops at the first thing it cannot parse in a process, so what it says
+    about an element we explain is that same thing again, worded after its internals.
+    """
+    explained = {(p.file, p.element_id) for p in ours if p.element_id}
+    return [p for p in spiff if (p.file, p.element_id) not in explained]
+
+
+def _data_store_id(exc: ValidationException, file: str, docs: list[Document]) -> str | None:
+    """The data store Spiff names (by name only) when it refuses a file for it."""
+    found = re.match(r"Data Store with name (.*) has no implementation", str(exc.args[0]
+                                                                             if exc.args else ""),
+                     re.DOTALL)
+    doc = next((d for d in docs if d.name == file), None)
+    if found is None or doc is None:
+        return None
+    stores = [s for s in doc.root.iterfind("bpmn:dataStore", NS) if s.get("name") == found[1]]
+    return str(stores[0].get("id")) if stores and stores[0].get("id") else None
 
 
 # -- small helpers ---------------------------------------------------------------------------
+
+
+def _typed(problems: list[Problem], docs: list[Document]) -> list[Problem]:
+    """Name the element's type in every problem located at an element (``bpmn:task: ...``)."""
+    typed = []
+    for problem in problems:
+        element = _element_of(problem, docs)
+        label = None if element is None else type_label(element)
+        if label is not None and not problem.message.startswith(label):
+            problem = replace(problem, message=f"{label}: {problem.message}")
+        typed.append(problem)
+    return typed
+
+
+def _element_of(problem: Problem, docs: list[Document]) -> Any:
+    if problem.element_id is None:
+        return None
+    own = [d for d in docs if d.name == problem.file]
+    for doc in own + [d for d in docs if d.name != problem.file]:
+        element = element_by_id(doc, problem.element_id)
+        if element is not None:
+            return element
+    return None
 
 
 def _library_ids(library: Mapping[str, bytes]) -> set[str]:

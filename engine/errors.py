@@ -12,6 +12,7 @@
      +-- InvalidInput              the request itself is wrong
      |    +-- FormInvalid          form data does not match the task's JSON Schema (field errors)
      |    +-- DeployRejected       a process folder failed validation (every problem listed)
+     |    +-- ConformanceGaps      a valid folder no longer meets ISO requirements it claims
      +-- NoMatch                   a message matched no waiting instance and no start event
      +-- ProcessFailed             a script, condition or connector failed while running steps
           +-- ScriptFailed         a script broke a sandbox rule, raised, or ran out of time
@@ -21,14 +22,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "Conflict",
+    "ConformanceGaps",
     "ConnectorFailed",
     "DeployRejected",
     "EngineError",
     "FieldError",
     "FormInvalid",
+    "Gap",
     "InstanceNotRunning",
     "InvalidInput",
     "NoMatch",
@@ -63,6 +67,30 @@ class Problem:
         where = ":".join(str(p) for p in (self.file, self.line) if p is not None)
         element = f" [{self.element_id}]" if self.element_id else ""
         return f"{where or '-'}{element}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Gap:
+    """An ISO 20000 requirement a process model claims that none of its elements meets."""
+
+    requirement: str
+    text: str
+    clauses: dict[str, str]  # edition -> clause, e.g. {"2018": "8.6.1"}
+    elements: tuple[str, ...]  # the element ids the manifest names for it
+    message: str  # a plain sentence naming the requirement, its clauses and what is missing
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, as stored on a version that was deployed with the gap accepted."""
+        return {"requirement": self.requirement, "text": self.text,
+                "clauses": dict(self.clauses), "elements": list(self.elements),
+                "message": self.message}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Gap:
+        return cls(str(data.get("requirement", "")), str(data.get("text", "")),
+                   {str(k): str(v) for k, v in (data.get("clauses") or {}).items()},
+                   tuple(str(e) for e in data.get("elements") or ()),
+                   str(data.get("message", "")))
 
 
 class EngineError(Exception):
@@ -114,6 +142,22 @@ class DeployRejected(InvalidInput):
         super().__init__(f"process model {key!r} rejected: {len(problems)} problem(s)")
         self.key = key
         self.problems = problems
+
+
+class ConformanceGaps(InvalidInput):
+    """The folder is valid but no longer meets requirements its manifest claims.
+
+    Distinct from ``DeployRejected``: the owner may deploy anyway by accepting the gaps
+    (``accept_gaps``), and the accepted gaps are recorded on the new version.
+    """
+
+    code = "conformance_gaps"
+
+    def __init__(self, key: str, gaps: list[Gap]) -> None:
+        super().__init__(f"process model {key!r} no longer meets {len(gaps)} ISO 20000 "
+                         f"requirement(s) it claims; deploy with accept_gaps to accept them")
+        self.key = key
+        self.gaps = gaps
 
 
 class NoMatch(EngineError):

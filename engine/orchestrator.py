@@ -7,16 +7,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine import catalog, clock, spiff
 from engine.access import Actor
-from engine.catalog import ProcessDetail, ProcessSummary, TaskBrief, VersionSummary
+from engine.bpmn_import import import_folder
+from engine.catalog import (
+    ProcessDetail,
+    ProcessSummary,
+    ScheduleSummary,
+    TaskBrief,
+    VersionSummary,
+)
 from engine.connectors import ConnectorContext, ConnectorRegistry, default_registry
 from engine.deploy import DeployOutcome, dependency_order, deploy_files, read_folder, register_roles
-from engine.errors import DeployRejected, InvalidInput, Problem
+from engine.errors import ConformanceGaps, DeployRejected, Gap, InvalidInput, Problem
 from engine.events import MessageOutcome
 from engine.instance_store import InstanceStore
 from engine.process_cache import ProcessCache
@@ -38,6 +45,8 @@ class FolderResult:
     key: str
     outcome: DeployOutcome | None
     problems: list[Problem]
+    # Requirements the folder no longer meets; not deployed because they were not accepted.
+    gaps: list[Gap] = field(default_factory=list)
 
 
 class Orchestrator:
@@ -67,15 +76,21 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ deploy
 
-    def deploy(self, key: str, files: Mapping[str, bytes], actor: Actor) -> DeployOutcome:
+    def deploy(
+        self, key: str, files: Mapping[str, bytes], actor: Actor, *, accept_gaps: bool = False
+    ) -> DeployOutcome:
+        """Deploy one folder; ``accept_gaps`` deploys it despite conformance gaps (recorded)."""
         with self.db.write() as session:
-            return deploy_files(session, key, files, actor)
+            return deploy_files(session, key, files, actor, accept_gaps=accept_gaps)
 
-    def deploy_paths(self, paths: list[Path], actor: Actor) -> list[FolderResult]:
+    def deploy_paths(
+        self, paths: list[Path], actor: Actor, *, accept_gaps: bool = False
+    ) -> list[FolderResult]:
         """Deploy process folders, or folders of them (with a ``roles.json`` beside them).
 
         Folders go in dependency order (a called process first), each in its own
-        transaction: a rejected folder changes nothing and does not stop the others.
+        transaction: a rejected folder changes nothing and does not stop the others. A folder
+        with conformance gaps is rejected (``FolderResult.gaps``) unless ``accept_gaps``.
         """
         folders: dict[str, dict[str, bytes]] = {}
         for path in paths:
@@ -85,10 +100,30 @@ class Orchestrator:
         results = []
         for key in dependency_order(folders):
             try:
-                results.append(FolderResult(key, self.deploy(key, folders[key], actor), []))
+                outcome = self.deploy(key, folders[key], actor, accept_gaps=accept_gaps)
+                results.append(FolderResult(key, outcome, []))
             except DeployRejected as rejected:
                 results.append(FolderResult(key, None, rejected.problems))
+            except ConformanceGaps as gaps:
+                results.append(FolderResult(key, None, [], gaps.gaps))
         return results
+
+    def import_bpmn(
+        self, key: str, bpmn: bytes, actor: Actor, *, file_name: str | None = None,
+        process_id: str | None = None,
+    ) -> DeployOutcome:
+        """Deploy one BPMN file drawn in another tool, with a manifest made for it.
+
+        The file is stored byte for byte (as ``file_name``, default ``<key>.bpmn``) beside a
+        ``manifest.json`` naming ``process_id`` (default: its executable process; see
+        ``engine.bpmn_import``). ``DeployRejected`` lists every construct this engine
+        cannot execute, with element id, type and reason.
+        """
+        imported = import_folder(file_name or f"{key}.bpmn", bpmn, process_id)
+        try:
+            return self.deploy(key, imported.files, actor)
+        except DeployRejected as rejected:
+            raise DeployRejected(key, imported.merged(rejected.problems)) from None
 
     def _register_roles_beside(self, path: Path, actor: Actor) -> None:
         roles_file = path / ROLES_FILE
@@ -167,6 +202,11 @@ class Orchestrator:
     def process(self, key: str) -> ProcessDetail:
         with self.db.read() as session:
             return catalog.process(session, key)
+
+    def schedules(self) -> list[ScheduleSummary]:
+        """When each periodic process next starts an instance by itself."""
+        with self.db.read() as session:
+            return catalog.schedules(session)
 
     def versions(self, key: str) -> list[VersionSummary]:
         with self.db.read() as session:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from engine import spiff
 from engine.errors import NotFound
+from engine.schedules import executable_bpmn
 from storage.models import ProcessVersion, VersionFile
 
 __all__ = ["ProcessCache"]
@@ -75,6 +76,9 @@ class ProcessCache:
             # Prefix with the version so equal file names in two models cannot collide.
             qualified = f"{version_id}/{name}"
             if name.endswith(".bpmn"):
+                if version_id == version.id:
+                    # A timer start event is the engine's schedule, not the instance's.
+                    content = executable_bpmn(content, version.process_id)
                 bpmn[qualified] = content
             elif name.endswith(".dmn"):
                 dmn[qualified] = content

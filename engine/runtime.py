@@ -122,10 +122,11 @@ class Runtime:
             if ready is None:
                 raise TaskNotReady(f"task {task_id} is no longer ready")
             before = {k: ready.data.get(k) for k in data}
-            step(session, loaded, actor.name,
-                 lambda: spiff.complete_user_task(loaded.workflow, task_id, data))
+            # Recorded before the steps run, so the trail reads in the order things happened.
             audit(session, loaded.row.id, actor.name, "task_completed", task.title,
                   task_id=task_id, data=dict(data), changed=_changes(before, data))
+            step(session, loaded, actor.name,
+                 lambda: spiff.complete_user_task(loaded.workflow, task_id, data))
             self.finish(session, loaded, actor)
             return outcome(session, loaded)
 

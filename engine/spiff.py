@@ -4,12 +4,15 @@ Everything else in the engine works with the small dataclasses defined here (rea
 tasks, waiting timers, waiting messages, thrown events). An upgrade of SpiffWorkflow touches
 this file (and the re-exported parser names used by deploy checks and the sandbox).
 
-Two things here exist because of measured facts about SpiffWorkflow 3.2.0:
+Three things here exist because of measured facts about SpiffWorkflow 3.2.0:
 
 * the saved state leaves out the spec (about 4x smaller); parsed specs are shared per
   process version and handed back in on restore, without converting them from dicts;
 * its timer classes read the wall clock directly, so that clock is routed to
-  ``engine.clock`` and every part of the system agrees on "now".
+  ``engine.clock`` and every part of the system agrees on "now";
+* its parser loops forever on a data association inside a subprocess whose data object
+  neither the subprocess nor its parent defines (it re-reads the parent instead of walking
+  up), so that lookup is replaced by one that walks every enclosing process and stops.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from uuid import UUID
 import SpiffWorkflow.bpmn.specs.event_definitions.timer as _spiff_timer
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.parser.node_parser import NodeParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -48,6 +52,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine import clock
 
 __all__ = [
+    "PARSED_FLOW_NODES",
     "SERIALIZER_VERSION",
     "VALIDATOR",
     "ParsedProcess",
@@ -84,6 +89,33 @@ class _ClockedDatetime(datetime):
 
 
 _spiff_timer.datetime = _ClockedDatetime
+
+
+def _resolve_data_object_ref(self: Any, ref: Any) -> Any:
+    """The data object a ``bpmn:dataObjectReference`` names, from the innermost process out.
+
+    Replaces SpiffWorkflow 3.2.0's version, which looks in the task's process and then in
+    its parent over and over: a reference that neither defines hung the deploy check (and
+    any parse) for good. Not found is ``None``, which Spiff reports as a validation error.
+    """
+    current = self.process_parser if ref is not None else None
+    while current is not None:
+        spec = getattr(current, "spec", None)
+        found = None if spec is None else spec.data_objects.get(ref.get("dataObjectRef"))
+        if found is not None:
+            return found
+        current = current.parent
+    return None
+
+
+NodeParser._resolve_data_object_ref = _resolve_data_object_ref
+
+#: Local names of the BPMN flow nodes SpiffWorkflow's parser builds task specs for; any
+#: other flow node (a complex gateway) is refused, or dropped when nothing leads to it.
+PARSED_FLOW_NODES = frozenset(
+    etree.QName(tag).localname
+    for tag in (*SpiffBpmnParser.PARSER_CLASSES, *SpiffBpmnParser.OVERRIDE_PARSER_CLASSES)
+)
 
 
 def safe_xml_parser() -> etree.XMLParser:

@@ -28,7 +28,9 @@ __all__ = [
     "element_by_id",
     "executable_ids",
     "load_documents",
+    "owner_of",
     "problem_at",
+    "type_label",
 ]
 
 Element = Any  # an lxml element; lxml ships no type hints
@@ -137,11 +139,13 @@ def called_ids(root: Element) -> set[str]:
 
 
 def element_by_id(doc: Document, element_id: str | None) -> Element | None:
-    """The element of ``doc`` with this id (in any namespace), if there is one."""
+    """The element of ``doc`` with this id, if there is one (a BPMN element first: other
+    tools' extension elements may reuse an id)."""
     if element_id is None:
         return None
     found = doc.root.xpath("//*[@id=$id]", id=element_id)
-    return found[0] if found else None
+    return next((e for e in found if etree.QName(e).namespace == BPMN_NS),
+                found[0] if found else None)
 
 
 def problem_at(doc: Document, element: Element, message: str) -> Problem:
@@ -149,11 +153,34 @@ def problem_at(doc: Document, element: Element, message: str) -> Problem:
     return Problem(doc.name, element.sourceline, _owner_id(element), message)
 
 
-def _owner_id(element: Element) -> str | None:
-    """Id of the nearest BPMN element that a process owner knows (not an event definition)."""
+def type_label(element: Element) -> str:
+    """The element's type as a modeler shows it in XML: ``bpmn:task``, ``dmn:decision``."""
+    qname = etree.QName(element)
+    namespace = qname.namespace or ""
+    prefix = _prefix(namespace) if namespace else ""
+    if prefix is None:
+        prefix = f"{element.prefix}:" if element.prefix else f"{{{namespace}}}"
+    return f"{prefix}{qname.localname}"
+
+
+# Parts of an element, never what a process owner points at (they may carry ids of their own).
+_PARTS = ("conditionExpression", "condition", "timeDate", "timeDuration", "timeCycle",
+          "loopCardinality", "completionCondition", "loopCondition", "script",
+          "formalExpression", "expression", "multiInstanceLoopCharacteristics",
+          "standardLoopCharacteristics")
+
+
+def owner_of(element: Element) -> Element | None:
+    """The nearest BPMN element a process owner knows: not an event definition or expression."""
     for candidate in (element, *element.iterancestors()):
         qname = etree.QName(candidate)
         if (candidate.get("id") and qname.namespace == BPMN_NS
-                and not qname.localname.endswith("EventDefinition")):
-            return str(candidate.get("id"))
+                and not qname.localname.endswith("EventDefinition")
+                and qname.localname not in _PARTS):
+            return candidate
     return None
+
+
+def _owner_id(element: Element) -> str | None:
+    owner = owner_of(element)
+    return None if owner is None else str(owner.get("id"))

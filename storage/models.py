@@ -64,6 +64,8 @@ class ProcessVersion(Base):
     status: Mapped[str] = mapped_column(String(20), default="active")
     deployed_by: Mapped[str] = mapped_column(String(100))
     deployed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # ISO 20000 requirements this version does not meet, accepted at deploy (None: none).
+    accepted_gaps: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
 
     model: Mapped[ProcessModel] = relationship(back_populates="versions")
     files: Mapped[list[VersionFile]] = relationship(
@@ -183,6 +185,30 @@ class MessageSubscription(Base):
     # One row per correlation property; an instance without correlation gets key "".
     correlation_key: Mapped[str] = mapped_column(String(200))
     correlation_value: Mapped[str] = mapped_column(String(500))
+
+
+class ProcessSchedule(Base):
+    """When a periodic process (timer start event) next starts an instance; one per model.
+
+    Set at deploy (``engine.schedules``); the timer worker starts an instance of the model's
+    latest version once ``next_due_at`` has passed and moves it on (None: no more).
+    """
+
+    __tablename__ = "process_schedule"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("process_model.id"), unique=True)
+    # The version whose timer start event set this schedule.
+    version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"))
+    element_id: Mapped[str] = mapped_column(String(200))
+    expression_kind: Mapped[str] = mapped_column(String(20))  # timeCycle, timeDate, timeDuration
+    expression: Mapped[str] = mapped_column(String(500))  # the evaluated ISO 8601 value
+    anchor_at: Mapped[datetime] = mapped_column(UtcDateTime())  # a cycle without start: deploy
+    next_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    occurrences_started: Mapped[int] = mapped_column(Integer, default=0)
+    last_instance_id: Mapped[int | None] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="SET NULL")
+    )
 
 
 class InstanceLink(Base):

@@ -11,6 +11,7 @@ from api.deploy_upload import folder_files
 from api.openapi import API_PREFIX, MAX_NUMBER
 from api.resources.blueprint import ResourceBlueprint, caller, orchestrator
 from api.schemas.processes import (
+    DeployOptionsSchema,
     DeployResultSchema,
     DeployUploadSchema,
     ProcessDetailSchema,
@@ -60,22 +61,31 @@ class Versions(MethodView):
         """List a process model's versions, newest first"""
         return orchestrator().versions(key)
 
-    @blp.arguments(DeployUploadSchema, location="files")
+    @blp.arguments(DeployUploadSchema, location="multipart")
+    @blp.arguments(DeployOptionsSchema, location="query")
     @blp.response(201, DeployResultSchema, description="A new version was deployed.")
     @blp.alt_response(200, schema=DeployResultSchema,
                       description="The files equal the latest version: nothing deployed.")
     @blp.problems(403, 413, 422)
-    def post(self, upload: dict[str, Any], key: str) -> tuple[dict[str, Any], int, dict[str, str]]:
+    def post(
+        self, upload: dict[str, Any], options: dict[str, Any], key: str
+    ) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Deploy a new version of a process model
 
         Send the process folder's .bpmn, .dmn and .json files (repeat the `files` field), or
-        one .zip of the folder. Every problem found is listed in the 422 answer. Needs the
+        one .zip of the folder. Every problem found is listed in the 422 answer (code
+        `deploy_rejected`). A valid folder whose diagrams no longer meet ISO/IEC 20000
+        requirements its manifest claims is refused with code `conformance_gaps`, listing
+        each requirement and clause, unless `accept_gaps=true` is sent (form field or query
+        parameter): then it is deployed and the gaps are recorded on the version. Needs the
         Process Owner (or Admin) role.
         """
         actor = caller()
         if not actor.may_deploy():  # refuse before reading what may be a large upload
             raise NotAllowed(f"{actor.name} may not deploy process models (needs Process Owner)")
-        outcome = orchestrator().deploy(key, folder_files(key, upload["files"]), actor)
+        accept_gaps = bool(upload.get("accept_gaps") or options.get("accept_gaps"))
+        outcome = orchestrator().deploy(key, folder_files(key, upload["files"]), actor,
+                                        accept_gaps=accept_gaps)
         version = next(v for v in orchestrator().versions(key) if v.number == outcome.version)
         body = {"key": key, "created": outcome.created, "version": version}
         location = url_for(".Versions", key=key) + f"/{outcome.version}"

@@ -8,17 +8,24 @@ __all__ = ["FieldProblemSchema", "ProblemSchema"]
 
 
 class FieldProblemSchema(Schema):
-    """One thing wrong with the request: a field (JSON pointer) or a deployed file."""
+    """One thing wrong with the request: a field (JSON pointer), a deployed file, or an
+    ISO requirement the deployed diagrams no longer meet."""
 
     field = fields.String(metadata={
         "description": "JSON pointer into the request body, e.g. `/impact` (`` for the whole "
                        "body), or the name of a query parameter, e.g. `/page`.",
     })
-    location = fields.String(metadata={"description": "`json`, `query`, `path` or `files`."})
+    location = fields.String(metadata={
+        "description": "`json`, `query`, `path` or `multipart` (an uploaded form)."})
     message = fields.String(required=True)
     file = fields.String(allow_none=True, metadata={"description": "Deployed file at fault."})
     line = fields.Integer(allow_none=True)
     element_id = fields.String(allow_none=True, metadata={"description": "BPMN element id."})
+    requirement = fields.String(metadata={
+        "description": "An ISO/IEC 20000 requirement the process model no longer meets "
+                       "(code `conformance_gaps`), e.g. `incident.escalate`."})
+    clauses = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "That requirement's clause by edition, e.g. `{\"2018\": \"8.6.1\"}`."})
 
 
 class ProblemSchema(Schema):

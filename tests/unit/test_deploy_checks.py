@@ -318,7 +318,10 @@ def test_pre_script_and_connector_parameters_are_compiled() -> None:
         </spiffworkflow:serviceTaskOperator>
       </bpmn:extensionElements>
     </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="Flow_notify" sourceRef="Task_notify" targetRef="End_escalated"/>
     <bpmn:sequenceFlow id="Flow_6\"""", bad)
+    bad = changed('sourceRef="Timer_escalate" targetRef="End_escalated"',
+                  'sourceRef="Timer_escalate" targetRef="Task_notify"', bad)
 
     result = check(folder(bad))
 
