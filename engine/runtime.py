@@ -75,6 +75,7 @@ class Runtime:
     ) -> InstanceOutcome:
         with self.db.write() as session:
             version = latest_version(session, process_key)
+            _refuse_message_only_start(session, version)
             loaded = self.start_in_session(session, version, dict(data or {}), actor, business_key)
             return outcome(session, loaded)
 
@@ -217,6 +218,26 @@ def latest_version(session: Session, process_key: str) -> ProcessVersion:
     if version is None:
         raise NotFound(f"no deployed process model {process_key!r}")
     return version
+
+
+def _refuse_message_only_start(session: Session, version: ProcessVersion) -> None:
+    """A process that starts on a message must be started by that message.
+
+    Started directly it would wait at its start event and swallow the next such message
+    meant to start a new instance.
+    """
+    message = session.scalar(
+        select(ProcessDefinitionIndex.start_message).where(
+            ProcessDefinitionIndex.model_id == version.model_id,
+            ProcessDefinitionIndex.process_id == version.process_id,
+            ProcessDefinitionIndex.start_message.is_not(None),
+        ).limit(1)
+    )
+    if message is not None:
+        raise InvalidInput(
+            f"process {version.model.key!r} starts on the message {message!r}: send it with "
+            f"POST /api/v1/messages/{message} instead of starting the process directly"
+        )
 
 
 def resolve_called_versions(session: Session, version: ProcessVersion) -> dict[str, int]:

@@ -72,3 +72,12 @@ def test_outside_message_goes_only_to_matching_correlation(routed: Orchestrator)
 def test_outside_message_with_structured_correlation_is_rejected(routed: Orchestrator) -> None:
     with pytest.raises(InvalidInput):
         routed.deliver_message("record_ping", {"ref": {"x": 1}}, {}, ADMIN)
+
+
+def test_a_process_that_starts_on_a_message_cannot_be_started_directly(
+    routed: Orchestrator,
+) -> None:
+    with pytest.raises(InvalidInput, match="raise_problem"):
+        routed.start_instance("intake", {}, ADMIN)
+    started = routed.deliver_message("raise_problem", {}, {"source": "X-1"}, ADMIN)
+    assert started.started is not None
