@@ -180,9 +180,9 @@ class Orchestrator:
         with self.db.read() as session:
             return self.queries.instance(session, instance_id, actor)
 
-    def events(self, instance_id: int) -> list[AuditEvent]:
+    def events(self, instance_id: int, actor: Actor) -> list[AuditEvent]:
         with self.db.read() as session:
-            return self.queries.events(session, instance_id)
+            return self.queries.events(session, instance_id, actor)
 
     def instances(self, actor: Actor, **filters: Any) -> tuple[list[InstanceView], int]:
         """Instances the actor may see, newest first, and their total (see Queries.instances)."""

@@ -116,6 +116,15 @@ class Queries:
     # ------------------------------------------------------------------ instances
 
     def instance(self, session: Session, instance_id: int, actor: Actor) -> InstanceView:
+        row, tasks = self._visible(session, instance_id, actor)
+        loaded = self._store.load(session, instance_id)
+        return _instance_view(row, tasks, spiff.workflow_data(loaded.workflow),
+                              related(session, instance_id))
+
+    def _visible(
+        self, session: Session, instance_id: int, actor: Actor
+    ) -> tuple[ProcessInstance, list[TaskView]]:
+        """The instance row and its open tasks, if the actor may see it (no state restored)."""
         row = session.get(ProcessInstance, instance_id)
         if row is None:
             raise NotFound(f"no instance with id {instance_id}")
@@ -124,21 +133,9 @@ class Queries:
                 _task_select().where(HumanTask.instance_id == instance_id)
             ).all()
         ]
-        if not self._may_see(session, row, actor, tasks):
+        if not _may_see(row, actor, tasks):
             raise NotAllowed(f"{actor.name} may not see instance {instance_id}")
-        loaded = self._store.load(session, instance_id)
-        return _instance_view(row, tasks, spiff.workflow_data(loaded.workflow),
-                              related(session, instance_id))
-
-    @staticmethod
-    def _may_see(
-        session: Session, row: ProcessInstance, actor: Actor, tasks: list[TaskView]
-    ) -> bool:
-        if actor.may_see_all_instances() or row.started_by == actor.name:
-            return True
-        if actor.holds(row.version.model.owner_role):
-            return True
-        return any(actor.may_work_on(t.lane, t.assignee) for t in tasks)
+        return row, tasks
 
     def instances(
         self,
@@ -178,12 +175,21 @@ class Queries:
         ).all()
         return [_instance_view(r, [], {}, []) for r in rows], total
 
-    @staticmethod
-    def events(session: Session, instance_id: int) -> list[AuditEvent]:
+    def events(self, session: Session, instance_id: int, actor: Actor) -> list[AuditEvent]:
+        """The audit trail, oldest first, for whoever may see the instance."""
+        self._visible(session, instance_id, actor)
         return list(session.scalars(
             select(AuditEvent).where(AuditEvent.instance_id == instance_id)
             .order_by(AuditEvent.id)
         ))
+
+
+def _may_see(row: ProcessInstance, actor: Actor, tasks: list[TaskView]) -> bool:
+    if actor.may_see_all_instances() or row.started_by == actor.name:
+        return True
+    if actor.holds(row.version.model.owner_role):
+        return True
+    return any(actor.may_work_on(t.lane, t.assignee) for t in tasks)
 
 
 def related(session: Session, instance_id: int) -> list[dict[str, Any]]:

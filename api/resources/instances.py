@@ -94,8 +94,7 @@ class InstanceEvents(MethodView):
     @blp.problems(403, 404)
     def get(self, instance_id: int) -> list[AuditEvent]:
         """Read an instance's audit trail, oldest first"""
-        orchestrator().instance(instance_id, caller())  # 404 / 403 as for the instance
-        return orchestrator().events(instance_id)
+        return orchestrator().events(instance_id, caller())
 
 
 @blp.route(f"/instances/{_ID}/cancel")

@@ -307,7 +307,7 @@ def confirm(orchestrator: Orchestrator, business_key: str, accepted: bool = True
 
 
 def audit_kinds(orchestrator: Orchestrator, instance_id: int) -> list[str]:
-    return [e.kind for e in orchestrator.events(instance_id)]
+    return [e.kind for e in orchestrator.events(instance_id, SYSTEM)]
 
 
 def notifications(orchestrator: Orchestrator, instance_id: int) -> list[Notification]:

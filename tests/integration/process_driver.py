@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from engine.access import Actor
+from engine.access import SYSTEM, Actor
 from engine.orchestrator import Orchestrator
 from engine.queries import InboxFilter, InstanceView, TaskView
 from engine.runtime import InstanceOutcome
@@ -93,6 +93,6 @@ def routed_events(orchestrator: Orchestrator, instance_id: int) -> list[tuple[st
     """(kind, event name, targets) of the events the instance threw, in order."""
     return [
         (e.kind, e.details["event"], list(e.details.get("targets", [])))
-        for e in orchestrator.events(instance_id)
+        for e in orchestrator.events(instance_id, SYSTEM)
         if e.kind in ("event_routed", "event_not_routed")
     ]

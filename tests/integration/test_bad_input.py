@@ -309,7 +309,8 @@ def test_unknown_task_and_instance_ids(orchestrator: Orchestrator) -> None:
         orchestrator.cancel_instance(987654, MANAGER)
     with pytest.raises(NotFound):
         orchestrator.start_instance("no_such_process", {}, SERVICE_DESK)
-    assert orchestrator.events(987654) == []
+    with pytest.raises(NotFound):
+        orchestrator.events(987654, SYSTEM)
     assert snapshot(orchestrator, started.instance_id) == before
 
 
@@ -338,7 +339,7 @@ def test_cancelled_instance_has_no_open_tasks(orchestrator: Orchestrator) -> Non
         orchestrator.cancel_instance(iid, MANAGER)
     assert snapshot(orchestrator, iid) == after_cancel
     assert audit_kinds(orchestrator, iid)[-1] == "instance_cancelled"
-    assert orchestrator.events(iid)[-1].details == {"reason": "duplicate of INC-000042"}
+    assert orchestrator.events(iid, SYSTEM)[-1].details == {"reason": "duplicate of INC-000042"}
 
 
 # --------------------------------------------------------------------------- the sandbox
@@ -380,7 +381,7 @@ def _run_probe(orchestrator: Orchestrator, tmp_path: Path, key: str, script: str
     view = orchestrator.instance(outcome.instance_id, MANAGER)
     assert (view.status, view.error, view.open_tasks) == ("failed", outcome.error, [])
     assert view.ended_at is not None
-    events = orchestrator.events(outcome.instance_id)
+    events = orchestrator.events(outcome.instance_id, SYSTEM)
     assert [e.kind for e in events] == ["instance_started", "instance_failed"]
     assert events[-1].details["error"] == outcome.error
     return outcome.error

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from engine.access import Actor
+from engine.access import SYSTEM, Actor
 from engine.errors import FormInvalid
 from engine.orchestrator import Orchestrator
 from tests.integration.process_driver import (
@@ -349,7 +349,7 @@ def test_change_path_ends(lib: Orchestrator, path: str) -> None:
         "assignee_group": None,
         "status": expected.status,
     }
-    events = lib.events(expected.instance_id)
+    events = lib.events(expected.instance_id, SYSTEM)
     assert [e.task_name for e in events if e.kind == "task_completed"] == expected.completed
     assert [e.kind for e in events].count("instance_completed") == 1
     assert [name for _, name, _ in routed_events(lib, expected.instance_id)] == expected.thrown
@@ -423,13 +423,13 @@ def test_change_form_rejects_invalid_data(lib: Orchestrator, case: str) -> None:
         do(lib, earlier, iid, **overrides)
     worker = CAB_MEMBERS[0] if title == CAB else WORKER[title]
     task = tasks_of(lib, worker, iid, title)[0]
-    open_before, events_before = open_titles(lib, iid), len(lib.events(iid))
+    open_before, events_before = open_titles(lib, iid), len(lib.events(iid, SYSTEM))
 
     with pytest.raises(FormInvalid) as refused:
         lib.complete_task(task.id, bad, worker)
 
     assert pointer in [e.field for e in refused.value.errors]
     assert open_titles(lib, iid) == open_before
-    assert len(lib.events(iid)) == events_before
+    assert len(lib.events(iid, SYSTEM)) == events_before
     valid = {"vote": "approve", "vote_reason": "fine"} if title == CAB else data(title)
     assert lib.complete_task(task.id, valid, worker).error is None

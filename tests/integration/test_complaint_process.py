@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 
+from engine.access import SYSTEM
 from engine.clock import ManualClock
 from engine.orchestrator import Orchestrator
 from tests.integration.conftest import deploy_models, find_task, notifications, timers_of
@@ -135,7 +136,7 @@ def test_complaint_path_ends_closed(
     assert data["response_due"] == (started_at + TARGETS[expected.severity]).isoformat()
     assert data["justified"] is expected.justified
     # the escalation runs on its own branch: the audit trail shows it
-    kinds = [e.kind for e in orchestrator.events(iid)]
+    kinds = [e.kind for e in orchestrator.events(iid, SYSTEM)]
     assert kinds.count("timer_fired") == int(expected.escalated)
     assert (ESCALATION in completed_titles(orchestrator, iid)) is expected.escalated
     assert data["closed_in_time"] is expected.closed_in_time

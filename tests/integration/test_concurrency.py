@@ -65,7 +65,7 @@ def test_same_task_completed_by_two_threads_at_once(orchestrator: Orchestrator) 
         assert len(winners) == 1 and len(losers) == 1, results
         assert isinstance(losers[0], TaskNotReady | StaleInstance), repr(losers[0])
         assert isinstance(losers[0], Conflict)
-        completions = [e for e in orchestrator.events(iid)
+        completions = [e for e in orchestrator.events(iid, SYSTEM)
                        if e.kind == "task_completed" and e.task_name == "Investigate and diagnose"]
         assert len(completions) == 1
         assert completions[0].details["task_id"] == task.id
@@ -108,6 +108,7 @@ def test_two_claims_at_once_leave_one_assignee(orchestrator: Orchestrator) -> No
         assert sorted(kind for kind, _ in results) == ["error", "ok"], results
         [error] = [value for kind, value in results if kind == "error"]
         assert isinstance(error, Conflict)
-        claimed = [e for e in orchestrator.events(recorded.instance_id) if e.kind == "task_claimed"]
+        trail = orchestrator.events(recorded.instance_id, SYSTEM)
+        claimed = [e for e in trail if e.kind == "task_claimed"]
         assert len(claimed) == 1
         assert orchestrator.task(task.id, SYSTEM).assignee == claimed[0].actor

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from engine.access import Actor
+from engine.access import SYSTEM, Actor
 from engine.errors import FormInvalid
 from engine.orchestrator import Orchestrator
 from tests.integration.conftest import deploy_models, find_task, notifications, snapshot
@@ -226,7 +226,7 @@ def test_configuration_audit_path_ends_with_a_report(
         "findings": FINDINGS["findings"] if expected.discrepancies else [],
         "corrective_actions": expected.corrective_actions,
     }
-    kinds = [e.kind for e in orchestrator.events(expected.instance_id)]
+    kinds = [e.kind for e in orchestrator.events(expected.instance_id, SYSTEM)]
     assert kinds.count("task_completed") == expected.completed_tasks
     assert notifications(orchestrator, expected.instance_id) == []
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from engine.access import SYSTEM
 from engine.clock import ManualClock
 from engine.orchestrator import Orchestrator
 from tests.integration.conftest import LIBRARY, deploy_models, find_task
@@ -131,7 +132,7 @@ def test_each_message_starts_its_own_design_and_transition(orchestrator: Orchest
     assert (first_key, second_key) == ("SDT-000001", "SDT-000002")
     assert view(orchestrator, second).data["source_key"] == "CHG-000043"
     assert view(orchestrator, second).record["title"] == "New VPN"
-    kinds = [e.kind for e in orchestrator.events(first)]
+    kinds = [e.kind for e in orchestrator.events(first, SYSTEM)]
     assert kinds == ["instance_started", "message_received"]
 
 

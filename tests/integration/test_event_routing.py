@@ -50,7 +50,7 @@ def test_thrown_message_nobody_takes_is_written_to_the_audit_trail(
 ) -> None:
     raiser = routed.start_instance("raiser", {"ref": "nobody", "summary": "x"}, ADMIN)
 
-    events = [(e.kind, e.details.get("event")) for e in routed.events(raiser.instance_id)]
+    events = [(e.kind, e.details.get("event")) for e in routed.events(raiser.instance_id, SYSTEM)]
     assert ("event_not_routed", "record_ping") in events
     assert ("event_routed", "raise_problem") in events
 
@@ -81,3 +81,15 @@ def test_a_process_that_starts_on_a_message_cannot_be_started_directly(
         routed.start_instance("intake", {}, ADMIN)
     started = routed.deliver_message("raise_problem", {}, {"source": "X-1"}, ADMIN)
     assert started.started is not None
+
+
+def test_audit_trail_is_shown_only_to_who_may_see_the_instance(routed: Orchestrator) -> None:
+    from engine.errors import NotAllowed
+
+    started = routed.start_instance("waiter", {"ref": "Z"}, ADMIN)
+    stranger = Actor("sven", frozenset({"Service Desk"}))
+    with pytest.raises(NotAllowed):
+        routed.events(started.instance_id, stranger)
+    reader = Actor("rhea", frozenset({"Reader"}))
+    trail = routed.events(started.instance_id, reader)
+    assert trail[0].kind == "instance_started"

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from engine.access import SYSTEM
 from engine.errors import FormInvalid
 from engine.orchestrator import Orchestrator
 from tests.integration.conftest import (
@@ -196,7 +197,7 @@ def test_problem_path_ends_closed(lib: Orchestrator, path: str) -> None:
     assert problem.record["title"] == FORMS["Record and classify problem"]["summary"]
     assert problem.record["service"] == "Email"
     assert problem.record["assignee_group"] == "Messaging"
-    events = lib.events(iid)
+    events = lib.events(iid, SYSTEM)
     assert events[0].kind == "instance_started"
     assert [e.task_name for e in events if e.kind == "task_completed"] == expected.completed
     assert [e.kind for e in events].count("instance_completed") == 1
@@ -267,13 +268,13 @@ def test_problem_form_rejects_invalid_data(lib: Orchestrator, case: str) -> None
     iid = raise_problem(lib)
     for earlier, overrides in before:
         do(lib, earlier, iid, **overrides)
-    events_before = [e.kind for e in lib.events(iid)]
+    events_before = [e.kind for e in lib.events(iid, SYSTEM)]
 
     with pytest.raises(FormInvalid) as refused:
         complete(lib, WORKER[title], title, iid, bad)
 
     assert pointer in [e.field for e in refused.value.errors]
-    assert [e.kind for e in lib.events(iid)] == events_before
+    assert [e.kind for e in lib.events(iid, SYSTEM)] == events_before
     assert open_titles(lib, iid) == [title]
     complete(lib, WORKER[title], title, iid, data(title))  # the valid answer still goes in
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from engine.access import Actor
+from engine.access import SYSTEM, Actor
 from engine.clock import ManualClock
 from engine.errors import FormInvalid, NotAllowed
 from engine.orchestrator import Orchestrator
@@ -242,7 +242,7 @@ def test_release_path_ends_closed_and_reports_to_change(
     assert view.data["change_key"] == CHANGE_KEY
     assert view.data["ci"] == "SRV-0042"
     assert timers_of(orchestrator, iid) == []
-    kinds = Counter(e.kind for e in orchestrator.events(iid))
+    kinds = Counter(e.kind for e in orchestrator.events(iid, SYSTEM))
     assert kinds["task_completed"] == expected.completed_tasks
     assert kinds["instance_completed"] == 1
 
@@ -275,7 +275,7 @@ def test_stable_release_starts_configuration_management_linked_both_ways(
     assert cfg.record == {"title": "Update of SRV-0042 to version 2.4.0", "priority": None,
                           "service": None, "assignee_group": None,
                           "status": "pending verification"}
-    events = [(e.kind, e.details.get("event")) for e in orchestrator.events(iid)]
+    events = [(e.kind, e.details.get("event")) for e in orchestrator.events(iid, SYSTEM)]
     assert ("event_routed", "configuration_update") in events
 
     # The chain goes on: the configuration manager verifies and the new version is recorded.
@@ -312,7 +312,7 @@ def test_each_release_request_starts_its_own_release(orchestrator: Orchestrator)
         assert [(t.title, t.lane) for t in view.open_tasks] == [
             ("Plan release with customers", "Release Manager")
         ]
-    kinds = [e.kind for e in orchestrator.events(first)]
+    kinds = [e.kind for e in orchestrator.events(first, SYSTEM)]
     assert kinds == ["instance_started", "message_received"]
 
 

@@ -80,7 +80,8 @@ def _schedule(orchestrator: Orchestrator) -> ProcessSchedule | None:
 
 
 def _start_data(orchestrator: Orchestrator, instance_id: int) -> dict[str, object]:
-    [started] = [e for e in orchestrator.events(instance_id) if e.kind == "instance_started"]
+    trail = orchestrator.events(instance_id, SYSTEM)
+    [started] = [e for e in trail if e.kind == "instance_started"]
     return dict(started.details["data"])
 
 
@@ -124,9 +125,9 @@ def test_a_due_occurrence_starts_exactly_one_instance_with_one_task(
         "scheduled_for": "2030-01-31T08:00:00+00:00", "missed_occurrences": 0}
     view = periodic.instance(instance.id, OWNER)
     assert [t.title for t in view.open_tasks] == [TASK]
-    assert [e.kind for e in periodic.events(instance.id)] == ["instance_started",
+    assert [e.kind for e in periodic.events(instance.id, SYSTEM)] == ["instance_started",
                                                               "schedule_fired"]
-    fired = periodic.events(instance.id)[-1]
+    fired = periodic.events(instance.id, SYSTEM)[-1]
     assert fired.actor == "system" and fired.details["next_due_at"] == _at(2, 28).isoformat()
     assert timers_of(periodic, instance.id) == []  # no cycle waits inside the instance
 

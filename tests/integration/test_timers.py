@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from engine import spiff
+from engine.access import SYSTEM
 from engine.clock import ManualClock
 from engine.orchestrator import Orchestrator
 from engine.timers import FiredTimers
@@ -67,7 +68,7 @@ def test_timer_fires_at_its_due_time_and_only_once(
 
     clock.advance(timedelta(milliseconds=1))
     assert orchestrator.fire_due_timers() == FiredTimers(1, 1, [0.001])
-    [fired] = [e for e in orchestrator.events(iid) if e.kind == "timer_fired"]
+    [fired] = [e for e in orchestrator.events(iid, SYSTEM) if e.kind == "timer_fired"]
     assert fired.actor == "system"
     assert fired.task_name == "Escalation target reached"
     assert fired.details["due_at"] == timer.due_at.isoformat()

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 from xml.etree import ElementTree
 
-from engine.access import Actor
+from engine.access import SYSTEM, Actor
 from engine.orchestrator import Orchestrator
 from tests.integration.conftest import LIBRARY, find_task
 
@@ -497,12 +497,12 @@ def open_titles(orchestrator: Orchestrator, iid: int) -> list[str]:
 
 def completed_titles(orchestrator: Orchestrator, iid: int) -> list[str | None]:
     """Titles of the user tasks completed in ``iid``, in order (from the audit trail)."""
-    return [e.task_name for e in orchestrator.events(iid) if e.kind == "task_completed"]
+    return [e.task_name for e in orchestrator.events(iid, SYSTEM) if e.kind == "task_completed"]
 
 
 def routed(orchestrator: Orchestrator, iid: int) -> list[tuple[str, str | None]]:
     """(kind, event name) of the routing audit events of ``iid``."""
-    return [(e.kind, e.details.get("event")) for e in orchestrator.events(iid)
+    return [(e.kind, e.details.get("event")) for e in orchestrator.events(iid, SYSTEM)
             if e.kind in ("event_routed", "event_not_routed")]
 
 
