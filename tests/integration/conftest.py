@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,6 +185,36 @@ def _clone_library(database_url: str, tmp_path_factory: pytest.TempPathFactory,
     name = database_url.rsplit("/", 1)[1]
     drop_database_at(server, name)
     create_database_at(server, name, template=template)
+
+
+@pytest.fixture(
+    scope="module",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+    ids=["sqlite", "postgresql"],
+)
+def library(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Orchestrator]:
+    """One orchestrator per test module and database on a clone of the deployed library.
+
+    For long path tables: tests sharing it must not depend on each other (each starts its
+    own instances and finds tasks by instance id).
+    """
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('module')}/itsm.db"
+        _clone_library(url, tmp_path_factory, request)
+        server = name = None
+    else:
+        server, name = request.getfixturevalue("postgres_url"), f"t_{uuid.uuid4().hex}"
+        template = _library_template(server, tmp_path_factory, request)
+        url = create_database_at(server, name, template=template)
+    orchestrator = _open(url, deploy=False)
+    try:
+        yield orchestrator
+    finally:
+        orchestrator.db.dispose()
+        if server is not None and name is not None:
+            drop_database_at(server, name)
 
 
 @pytest.fixture

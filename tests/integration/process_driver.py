@@ -1,25 +1,16 @@
 """Shared helpers for the process-library tests (problem, change and their links).
 
-``library_orchestrator`` opens one orchestrator per test module and database (the whole
-``bpmn/`` library deployed once, as the ``orchestrator`` fixture does per test): deploying
-the library costs 1-2 s, which per test would make these path tables slow. Tests sharing it
-must not depend on each other: each starts its own instances and finds tasks by instance id.
+The path tables use the module-scoped ``library`` fixture of ``conftest.py``.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from engine.access import SYSTEM, Actor
 from engine.orchestrator import Orchestrator
 from engine.queries import InboxFilter, InstanceView, TaskView
 from engine.runtime import InstanceOutcome
-from tests.integration.conftest import _open
-from tests.support.pg_cluster import create_database_at, drop_database_at
 
 ADMIN = Actor("ann", frozenset({"Admin"}))
 PROBLEM_MANAGER = Actor("petra", frozenset({"Problem Manager"}))
@@ -32,26 +23,6 @@ CAB_MEMBERS = (
 ECAB = Actor("erin", frozenset({"Emergency CAB"}))
 IMPLEMENTER = Actor("imke", frozenset({"Change Implementer"}))
 
-DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-def library_orchestrator(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Orchestrator]:
-    """Body of a module-scoped fixture parametrized with ``DATABASES``."""
-    if request.param == "sqlite":
-        orchestrator = _open(f"sqlite:///{tmp_path_factory.mktemp('library')}/itsm.db")
-        yield orchestrator
-        orchestrator.db.dispose()
-        return
-    server_url: str = request.getfixturevalue("postgres_url")
-    name = f"t_{uuid.uuid4().hex}"
-    orchestrator = _open(create_database_at(server_url, name))
-    try:
-        yield orchestrator
-    finally:
-        orchestrator.db.dispose()
-        drop_database_at(server_url, name)
 
 
 def tasks_of(

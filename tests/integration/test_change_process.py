@@ -5,7 +5,7 @@ retrospective review); its forms and its risk decision table."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +17,9 @@ from engine.orchestrator import Orchestrator
 from tests.integration.process_driver import (
     CAB_MEMBERS,
     CHANGE_MANAGER,
-    DATABASES,
     ECAB,
     IMPLEMENTER,
     complete,
-    library_orchestrator,
     linked,
     open_titles,
     routed_events,
@@ -106,13 +104,6 @@ WORKER: dict[str, Actor] = {
 def data(title: str, **overrides: Any) -> dict[str, Any]:
     result = {**copy.deepcopy(FORMS[title]), **overrides}
     return {k: v for k, v in result.items() if v is not None}
-
-
-@pytest.fixture(scope="module", params=DATABASES, ids=["sqlite", "postgresql"])
-def lib(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Orchestrator]:
-    yield from library_orchestrator(request, tmp_path_factory)
 
 
 def request_change(orchestrator: Orchestrator, **payload: Any) -> int:
@@ -330,10 +321,10 @@ PATHS: dict[str, Callable[[Orchestrator], Expected]] = {
 
 
 @pytest.mark.parametrize("path", list(PATHS))
-def test_change_path_ends(lib: Orchestrator, path: str) -> None:
-    expected = PATHS[path](lib)
+def test_change_path_ends(library: Orchestrator, path: str) -> None:
+    expected = PATHS[path](library)
 
-    change = view(lib, expected.instance_id)
+    change = view(library, expected.instance_id)
     assert change.status == "completed"
     assert change.error is None
     assert change.open_tasks == []
@@ -349,10 +340,10 @@ def test_change_path_ends(lib: Orchestrator, path: str) -> None:
         "assignee_group": None,
         "status": expected.status,
     }
-    events = lib.events(expected.instance_id, SYSTEM)
+    events = library.events(expected.instance_id, SYSTEM)
     assert [e.task_name for e in events if e.kind == "task_completed"] == expected.completed
     assert [e.kind for e in events].count("instance_completed") == 1
-    assert [name for _, name, _ in routed_events(lib, expected.instance_id)] == expected.thrown
+    assert [name for _, name, _ in routed_events(library, expected.instance_id)] == expected.thrown
 
 
 # --------------------------------------------------------------------------- decision table
@@ -366,17 +357,17 @@ RISK = {
 }
 
 
-def test_risk_class_and_quorum_follow_the_decision_table_row_by_row(lib: Orchestrator) -> None:
+def test_risk_class_and_quorum_follow_the_decision_table_row_by_row(library: Orchestrator) -> None:
     seen = {}
     for impact, likelihood in RISK:
-        iid = request_change(lib)
-        do(lib, CLASSIFY, iid)
-        do(lib, ASSESS, iid, impact=impact, likelihood=likelihood)
-        change = view(lib, iid)
+        iid = request_change(library)
+        do(library, CLASSIFY, iid)
+        do(library, ASSESS, iid, impact=impact, likelihood=likelihood)
+        change = view(library, iid)
         seen[(impact, likelihood)] = (change.data["risk_class"], change.data["quorum"])
         assert change.record["priority"] == change.data["risk_class"]
         assert change.data["approvers"] == SEATS
-        assert len(tasks_of(lib, CAB_MEMBERS[1], iid, CAB)) == 3
+        assert len(tasks_of(library, CAB_MEMBERS[1], iid, CAB)) == 3
     assert seen == RISK
 
 
@@ -416,20 +407,20 @@ INVALID: dict[str, tuple[str, Steps, dict[str, Any], str]] = {
 
 
 @pytest.mark.parametrize("case", list(INVALID))
-def test_change_form_rejects_invalid_data(lib: Orchestrator, case: str) -> None:
+def test_change_form_rejects_invalid_data(library: Orchestrator, case: str) -> None:
     title, before, bad, pointer = INVALID[case]
-    iid = request_change(lib)
+    iid = request_change(library)
     for earlier, overrides in before:
-        do(lib, earlier, iid, **overrides)
+        do(library, earlier, iid, **overrides)
     worker = CAB_MEMBERS[0] if title == CAB else WORKER[title]
-    task = tasks_of(lib, worker, iid, title)[0]
-    open_before, events_before = open_titles(lib, iid), len(lib.events(iid, SYSTEM))
+    task = tasks_of(library, worker, iid, title)[0]
+    open_before, events_before = open_titles(library, iid), len(library.events(iid, SYSTEM))
 
     with pytest.raises(FormInvalid) as refused:
-        lib.complete_task(task.id, bad, worker)
+        library.complete_task(task.id, bad, worker)
 
     assert pointer in [e.field for e in refused.value.errors]
-    assert open_titles(lib, iid) == open_before
-    assert len(lib.events(iid, SYSTEM)) == events_before
+    assert open_titles(library, iid) == open_before
+    assert len(library.events(iid, SYSTEM)) == events_before
     valid = {"vote": "approve", "vote_reason": "fine"} if title == CAB else data(title)
-    assert lib.complete_task(task.id, valid, worker).error is None
+    assert library.complete_task(task.id, valid, worker).error is None

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,11 +25,8 @@ from engine.access import SYSTEM, Actor
 from engine.clock import ManualClock
 from engine.errors import FormInvalid
 from engine.orchestrator import Orchestrator
-from storage import migrate
-from storage.database import Database
 from storage.models import AuditEvent
 from tests.integration.conftest import LIBRARY, notifications
-from tests.support.pg_cluster import create_database_at, drop_database_at
 
 # The periodic processes of this module: key -> the timer cycle of its start event.
 CYCLES = {
@@ -701,35 +697,6 @@ PATHS: dict[str, PathCase] = {
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(
-    scope="module",
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
-    ids=["sqlite", "postgresql"],
-)
-def library(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Orchestrator]:
-    """One orchestrator per database with the whole library deployed, for this module."""
-    server, name = None, f"t_{uuid.uuid4().hex}"
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('periodic')}/itsm.db"
-    else:
-        server = request.getfixturevalue("postgres_url")
-        url = create_database_at(server, name)
-    db = Database(url)
-    try:
-        migrate.upgrade(db)
-        orchestrator = Orchestrator(db)
-        results = {r.key: r for r in orchestrator.deploy_paths([LIBRARY], SYSTEM)}
-        for key in CYCLES:
-            assert results[key].outcome is not None, (key, results[key].problems)
-        yield orchestrator
-    finally:
-        db.dispose()
-        if server is not None:
-            drop_database_at(server, name)
 
 
 # --------------------------------------------------------------------------- drivers

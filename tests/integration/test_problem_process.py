@@ -5,7 +5,7 @@ change (message change_request)."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +22,8 @@ from tests.integration.conftest import (
     notifications,
 )
 from tests.integration.process_driver import (
-    DATABASES,
     PROBLEM_MANAGER,
     complete,
-    library_orchestrator,
     linked,
     open_titles,
     routed_events,
@@ -91,13 +89,6 @@ WORKER = {
 def data(title: str, **overrides: Any) -> dict[str, Any]:
     result = {**copy.deepcopy(FORMS[title]), **overrides}
     return {k: v for k, v in result.items() if v is not None}
-
-
-@pytest.fixture(scope="module", params=DATABASES, ids=["sqlite", "postgresql"])
-def lib(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Orchestrator]:
-    yield from library_orchestrator(request, tmp_path_factory)
 
 
 def raise_problem(orchestrator: Orchestrator, **payload: Any) -> int:
@@ -181,10 +172,10 @@ PATHS: dict[str, Callable[[Orchestrator], Expected]] = {
 
 
 @pytest.mark.parametrize("path", list(PATHS))
-def test_problem_path_ends_closed(lib: Orchestrator, path: str) -> None:
-    expected = PATHS[path](lib)
+def test_problem_path_ends_closed(library: Orchestrator, path: str) -> None:
+    expected = PATHS[path](library)
     iid = expected.instance_id
-    problem = view(lib, iid)
+    problem = view(library, iid)
     assert problem.status == "completed"
     assert problem.error is None
     assert problem.open_tasks == []
@@ -197,12 +188,12 @@ def test_problem_path_ends_closed(lib: Orchestrator, path: str) -> None:
     assert problem.record["title"] == FORMS["Record and classify problem"]["summary"]
     assert problem.record["service"] == "Email"
     assert problem.record["assignee_group"] == "Messaging"
-    events = lib.events(iid, SYSTEM)
+    events = library.events(iid, SYSTEM)
     assert events[0].kind == "instance_started"
     assert [e.task_name for e in events if e.kind == "task_completed"] == expected.completed
     assert [e.kind for e in events].count("instance_completed") == 1
     # the known error reached the service desk (visible to incident handling)
-    [notice] = notifications(lib, iid)
+    [notice] = notifications(library, iid)
     assert (notice.recipient, notice.recipient_role) == (None, "Service Desk")
     summary = FORMS["Record and classify problem"]["summary"]
     assert notice.subject == f"Known error KE-0042: {summary}"
@@ -210,7 +201,7 @@ def test_problem_path_ends_closed(lib: Orchestrator, path: str) -> None:
     assert all(part in notice.body for part in expected.notice_contains)
     assert sorted(linked(problem, "change_request", "outgoing")) == expected.changes
     for change_id in expected.changes:
-        assert linked(view(lib, change_id), "change_request", "incoming") == [iid]
+        assert linked(view(library, change_id), "change_request", "incoming") == [iid]
 
 
 # --------------------------------------------------------------------------- decision table
@@ -222,15 +213,15 @@ PRIORITY = {
 }
 
 
-def test_priority_follows_the_decision_table_row_by_row(lib: Orchestrator) -> None:
+def test_priority_follows_the_decision_table_row_by_row(library: Orchestrator) -> None:
     seen = {}
     for impact, urgency in PRIORITY:
-        iid = raise_problem(lib)
-        do(lib, "Record and classify problem", iid, impact=impact, urgency=urgency)
-        problem = view(lib, iid)
+        iid = raise_problem(library)
+        do(library, "Record and classify problem", iid, impact=impact, urgency=urgency)
+        problem = view(library, iid)
         seen[(impact, urgency)] = problem.data["priority"]
         assert problem.record["priority"] == str(problem.data["priority"])
-        assert tasks_of(lib, RESOLVER, iid, "Root-cause analysis")
+        assert tasks_of(library, RESOLVER, iid, "Root-cause analysis")
     assert seen == PRIORITY
 
 
@@ -263,20 +254,20 @@ INVALID: dict[str, tuple[str, list[tuple[str, dict[str, Any]]], dict[str, Any], 
 
 
 @pytest.mark.parametrize("case", list(INVALID))
-def test_problem_form_rejects_invalid_data(lib: Orchestrator, case: str) -> None:
+def test_problem_form_rejects_invalid_data(library: Orchestrator, case: str) -> None:
     title, before, bad, pointer = INVALID[case]
-    iid = raise_problem(lib)
+    iid = raise_problem(library)
     for earlier, overrides in before:
-        do(lib, earlier, iid, **overrides)
-    events_before = [e.kind for e in lib.events(iid, SYSTEM)]
+        do(library, earlier, iid, **overrides)
+    events_before = [e.kind for e in library.events(iid, SYSTEM)]
 
     with pytest.raises(FormInvalid) as refused:
-        complete(lib, WORKER[title], title, iid, bad)
+        complete(library, WORKER[title], title, iid, bad)
 
     assert pointer in [e.field for e in refused.value.errors]
-    assert [e.kind for e in lib.events(iid, SYSTEM)] == events_before
-    assert open_titles(lib, iid) == [title]
-    complete(lib, WORKER[title], title, iid, data(title))  # the valid answer still goes in
+    assert [e.kind for e in library.events(iid, SYSTEM)] == events_before
+    assert open_titles(library, iid) == [title]
+    complete(library, WORKER[title], title, iid, data(title))  # the valid answer still goes in
 
 
 # --------------------------------------------------------------------------- links
@@ -299,18 +290,18 @@ def _resolve_incident(
 
 @pytest.mark.parametrize("ci", ["SRV-0042", None], ids=["with_ci", "without_ci"])
 def test_resolving_an_incident_with_raise_problem_starts_a_linked_problem(
-    lib: Orchestrator, ci: str | None
+    library: Orchestrator, ci: str | None
 ) -> None:
-    incident_id, incident_key = _resolve_incident(lib, True, with_ci=ci is not None)
+    incident_id, incident_key = _resolve_incident(library, True, with_ci=ci is not None)
     if ci is None:
-        assert "ci" not in view(lib, incident_id).data
+        assert "ci" not in view(library, incident_id).data
 
-    incident = view(lib, incident_id)
+    incident = view(library, incident_id)
     assert incident.status == "running"  # waits for the caller's confirmation, as before
     assert incident.record["status"] == "Resolved"
     [problem_id] = linked(incident, "problem_raise", "outgoing")
-    assert routed_events(lib, incident_id) == [("event_routed", "problem_raise", [problem_id])]
-    problem = view(lib, problem_id)
+    assert routed_events(library, incident_id) == [("event_routed", "problem_raise", [problem_id])]
+    problem = view(library, problem_id)
     assert problem.process_key == "problem"
     assert linked(problem, "problem_raise", "incoming") == [incident_id]
     assert problem.data["raised"] == {
@@ -324,22 +315,22 @@ def test_resolving_an_incident_with_raise_problem_starts_a_linked_problem(
         ("Record and classify problem", "Problem Manager")]
 
 
-def test_resolving_an_incident_without_raise_problem_raises_nothing(lib: Orchestrator) -> None:
-    incident_id, _ = _resolve_incident(lib, False)
-    assert view(lib, incident_id).related == []
-    assert routed_events(lib, incident_id) == []
-    assert view(lib, incident_id).data["raise_problem"] is False
+def test_resolving_an_incident_without_raise_problem_raises_nothing(library: Orchestrator) -> None:
+    incident_id, _ = _resolve_incident(library, False)
+    assert view(library, incident_id).related == []
+    assert routed_events(library, incident_id) == []
+    assert view(library, incident_id).data["raise_problem"] is False
 
 
-def test_incident_raises_problem_which_requests_a_change(lib: Orchestrator) -> None:
-    incident_id, incident_key = _resolve_incident(lib, True)
-    [problem_id] = linked(view(lib, incident_id), "problem_raise", "outgoing")
+def test_incident_raises_problem_which_requests_a_change(library: Orchestrator) -> None:
+    incident_id, incident_key = _resolve_incident(library, True)
+    [problem_id] = linked(view(library, incident_id), "problem_raise", "outgoing")
     for title in ("Record and classify problem", "Root-cause analysis", "Record workaround",
                   "Record known error"):
-        do(lib, title, problem_id)
-    problem = view(lib, problem_id)
+        do(library, title, problem_id)
+    problem = view(library, problem_id)
     [change_id] = linked(problem, "change_request", "outgoing")
-    change = view(lib, change_id)
+    change = view(library, change_id)
     assert linked(change, "change_request", "incoming") == [problem_id]
     assert change.data["source_key"] == problem.business_key
     assert problem.data["source_key"] == incident_key
@@ -361,33 +352,33 @@ TREND = {
 
 @pytest.mark.parametrize("found", [True, False], ids=["problem_found", "no_problem"])
 def test_trend_analysis_raises_a_problem_only_when_one_is_found(
-    lib: Orchestrator, found: bool
+    library: Orchestrator, found: bool
 ) -> None:
-    started = lib.start_instance("problem_trend", {}, PROBLEM_MANAGER)
+    started = library.start_instance("problem_trend", {}, PROBLEM_MANAGER)
     answer = {**TREND, "problem_found": found}
     if not found:
         del answer["summary"]
-    outcome = complete(lib, PROBLEM_MANAGER, "Analyse incident trends", started.instance_id,
+    outcome = complete(library, PROBLEM_MANAGER, "Analyse incident trends", started.instance_id,
                        answer)
 
     assert outcome.status == "completed"
-    trend = view(lib, started.instance_id)
+    trend = view(library, started.instance_id)
     assert trend.record["title"] == "Incident trends of Email, 2030-01-01 to 2030-01-31"
     assert trend.record["status"] == ("Problem raised" if found else "No problem found")
     raised = linked(trend, "problem_raise", "outgoing")
     assert len(raised) == (1 if found else 0)
     for problem_id in raised:
-        problem = view(lib, problem_id)
+        problem = view(library, problem_id)
         assert problem.data["source_key"] == started.business_key
         assert (problem.data["summary"], problem.data["ci"]) == (TREND["summary"], None)
         assert linked(problem, "problem_raise", "incoming") == [started.instance_id]
 
 
-def test_trend_analysis_form_needs_a_summary_when_a_problem_is_found(lib: Orchestrator) -> None:
-    started = lib.start_instance("problem_trend", {}, PROBLEM_MANAGER)
+def test_trend_analysis_form_needs_a_summary_when_a_problem_is_found(library: Orchestrator) -> None:
+    started = library.start_instance("problem_trend", {}, PROBLEM_MANAGER)
     answer = {k: v for k, v in TREND.items() if k != "summary"}
     with pytest.raises(FormInvalid) as refused:
-        complete(lib, PROBLEM_MANAGER, "Analyse incident trends", started.instance_id,
+        complete(library, PROBLEM_MANAGER, "Analyse incident trends", started.instance_id,
                  {**answer, "period_end": "31.01.2030"})
     assert {e.field for e in refused.value.errors} == {"/summary", "/period_end"}
-    assert open_titles(lib, started.instance_id) == ["Analyse incident trends"]
+    assert open_titles(library, started.instance_id) == ["Analyse incident trends"]
