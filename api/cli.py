@@ -317,7 +317,7 @@ def demo_users(settings: Settings) -> None:
     with orchestrator.db.write() as session:
         for role in roles:
             name = "demo-" + role.lower().replace(" ", "-")
-            if session.scalar(_user_exists(name)):
+            if accounts.user_exists(session, name):
                 continue
             password = secrets.token_urlsafe(12)
             accounts.ensure_user(session, name, [role], display_name=f"Demo {role}",
@@ -327,14 +327,6 @@ def demo_users(settings: Settings) -> None:
         click.echo("demo users exist already (their passwords were printed when made)")
     for name, role, password, secret in created:
         click.echo(f"{name:28} role={role:18} password={password}  token={secret}")
-
-
-def _user_exists(name: str):  # type: ignore[no-untyped-def]
-    from sqlalchemy import select
-
-    from storage.models import User
-
-    return select(User.id).where(User.name == name)
 
 
 @main.command()

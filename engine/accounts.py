@@ -26,6 +26,7 @@ __all__ = [
     "ensure_user",
     "hash_token",
     "revoke_token",
+    "user_exists",
     "user_roles",
 ]
 
@@ -71,6 +72,10 @@ def _add_roles(session: Session, user: User, roles: Iterable[str]) -> None:
         if group.id not in held:
             session.add(Membership(user_id=user.id, group_id=group.id))
     session.flush()
+
+
+def user_exists(session: Session, name: str) -> bool:
+    return session.scalar(select(User.id).where(User.name == name)) is not None
 
 
 def user_roles(session: Session, user_id: int) -> frozenset[str]:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine import clock, spiff
@@ -273,9 +273,8 @@ def next_business_key(session: Session, version: ProcessVersion) -> str:
         .values(last_value=BusinessKeyCounter.last_value + 1)
         .returning(BusinessKeyCounter.last_value)
     )
-    if value is None:  # deployed before counters existed: create it now
-        highest = session.scalar(select(func.count()).select_from(ProcessInstance)) or 0
-        value = highest + 1
+    if value is None:  # deploy creates every counter; a missing one starts at 1
+        value = 1
         session.add(BusinessKeyCounter(prefix=prefix, last_value=value))
         session.flush()
     return f"{prefix}-{value:06d}"
