@@ -26,7 +26,6 @@ from storage import migrate
 from storage.database import Database
 
 DEFAULT_LIBRARY = PROJECT_ROOT / "bpmn"
-DEMO_PASSWORD_FILE = "demo-users.json"
 
 
 def _database(settings: Settings) -> Database:
@@ -168,7 +167,7 @@ def _check_folder(folder: Path, roles: set[str]) -> bool:
     }
     files = read_folder(folder)
     checked = check_process_folder(folder.name, files, known_roles=roles, library_bpmn=library)
-    conformance = (check_conformance(checked.manifest, files)
+    conformance = (check_conformance(checked.manifest, files, roots=checked.roots())
                    if checked.manifest is not None else None)
     # Gaps in a file that is not even XML would only repeat what the problems say.
     gaps = list(conformance.gaps) if conformance and not conformance.unreadable else []

@@ -18,11 +18,11 @@ from typing import IO
 
 from werkzeug.datastructures import FileStorage
 
+from engine.deploy import DEPLOYABLE_SUFFIXES
 from engine.errors import DeployRejected, Problem
 
 __all__ = ["MAX_FOLDER_BYTES", "MAX_ZIP_MEMBERS", "folder_files"]
 
-DEPLOYABLE_SUFFIXES = (".bpmn", ".dmn", ".json")
 MAX_ZIP_MEMBERS = 200
 MAX_FOLDER_BYTES = 16 * 1024 * 1024
 _ZIP_MAGIC = b"PK\x03\x04"

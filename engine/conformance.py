@@ -94,21 +94,27 @@ class CoverageRow:
         return bool(self.elements)
 
 
-def check_conformance(manifest: Manifest, bpmn_files: Mapping[str, bytes]) -> ConformanceResult:
+def check_conformance(
+    manifest: Manifest, bpmn_files: Mapping[str, bytes], *,
+    roots: Mapping[str, Element] | None = None,
+) -> ConformanceResult:
     """Check each requirement ``manifest`` claims against the ``.bpmn`` files (name -> bytes).
 
     Other files in the mapping (``.dmn``, ``.json``) are ignored, so a whole folder may be
-    passed. Never raises for bad content.
+    passed. ``roots`` holds files already parsed (name -> root element, e.g. by the deploy
+    checks); the others are parsed here. Never raises for bad content.
     """
     ids: set[str] = set()
     claims: dict[str, list[str]] = {}
     unreadable: list[str] = []
     for name in sorted(n for n in bpmn_files if n.endswith(".bpmn")):
-        try:
-            root = etree.fromstring(bpmn_files[name], safe_xml_parser())
-        except (etree.XMLSyntaxError, ValueError):
-            unreadable.append(name)
-            continue
+        root = (roots or {}).get(name)
+        if root is None:
+            try:
+                root = etree.fromstring(bpmn_files[name], safe_xml_parser())
+            except (etree.XMLSyntaxError, ValueError):
+                unreadable.append(name)
+                continue
         ids |= _model_ids(root)
         for requirement_id, element_id in _property_claims(root):
             claims.setdefault(requirement_id, []).append(element_id)

@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 from engine import clock, spiff
 from engine.access import Actor
 from engine.conformance import check_conformance
-from engine.deploy_checks import CheckedFolder, check_process_folder, process_ids_in
+from engine.deploy_checks import CheckedFolder, check_process_folder
 from engine.errors import ConformanceGaps, DeployRejected, Gap, NotAllowed, Problem
 from engine.runtime import counter_prefix
 from engine.schedules import sync_schedule
+from engine.xml_problems import Element, called_ids, executable_ids
 from storage.models import (
     AuditEvent,
     BusinessKeyCounter,
@@ -39,6 +40,7 @@ from storage.models import (
 )
 
 __all__ = [
+    "DEPLOYABLE_SUFFIXES",
     "DeployOutcome",
     "content_hash",
     "deploy_files",
@@ -47,9 +49,8 @@ __all__ = [
     "register_roles",
 ]
 
-_DEPLOYABLE_SUFFIXES = (".bpmn", ".dmn", ".json")
+DEPLOYABLE_SUFFIXES = (".bpmn", ".dmn", ".json")
 _MAX_FILE_BYTES = 2 * 1024 * 1024
-_BPMN_NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def read_folder(folder: Path) -> dict[str, bytes]:
     return {
         path.name: path.read_bytes()
         for path in sorted(folder.iterdir())
-        if path.is_file() and path.suffix in _DEPLOYABLE_SUFFIXES
+        if path.is_file() and path.suffix in DEPLOYABLE_SUFFIXES
     }
 
 
@@ -115,11 +116,13 @@ def deploy_files(
     if latest is not None and latest.content_hash == digest:
         return DeployOutcome(key, latest.number, created=False,
                              accepted_gaps=_stored_gaps(latest.accepted_gaps))
-    gaps = list(check_conformance(checked.manifest, files).gaps)
+    roots = checked.roots()  # each file is parsed once per deploy, by the checks
+    gaps = list(check_conformance(checked.manifest, files, roots=roots).gaps)
     if gaps and not accept_gaps:
         raise ConformanceGaps(key, gaps)
     version = _store_version(session, key, model, latest, files, checked, actor, digest, gaps)
-    sync_schedule(session, key, version, files)  # a timer start event: the engine's schedule
+    # A timer start event: the engine's schedule.
+    sync_schedule(session, key, version, files, roots=roots)
     return DeployOutcome(key, version.number, created=True, accepted_gaps=tuple(gaps))
 
 
@@ -237,11 +240,13 @@ def _ensure_counter(session: Session, prefix: str | None) -> None:
 
 def dependency_order(folders: Mapping[str, Mapping[str, bytes]]) -> list[str]:
     """Folder keys ordered so that a folder comes after the folders whose processes it calls."""
-    defines = {
-        key: set().union(*(process_ids_in(c) for n, c in files.items() if n.endswith(".bpmn")))
-        for key, files in folders.items()
-    }
-    calls = {key: _called_ids(files) for key, files in folders.items()}
+    defines: dict[str, set[str]] = {}
+    calls: dict[str, set[str]] = {}
+    for key, files in folders.items():
+        defines[key], calls[key] = set(), set()
+        for root in _bpmn_roots(files):
+            defines[key] |= executable_ids(root)
+            calls[key] |= called_ids(root)
     ordered: list[str] = []
 
     def visit(key: str, path: tuple[str, ...]) -> None:
@@ -257,16 +262,15 @@ def dependency_order(folders: Mapping[str, Mapping[str, bytes]]) -> list[str]:
     return ordered
 
 
-def _called_ids(files: Mapping[str, bytes]) -> set[str]:
-    """Process ids named by call activities (unparseable files call nothing; deploy says why)."""
-    called: set[str] = set()
+def _bpmn_roots(files: Mapping[str, bytes]) -> list[Element]:
+    """The folder's BPMN files, parsed (one that is not XML defines and calls nothing; the
+    deploy says why)."""
+    roots = []
     for name, content in files.items():
         if not name.endswith(".bpmn"):
             continue
         try:
-            root = etree.fromstring(content, spiff.safe_xml_parser())
-        except etree.XMLSyntaxError:
+            roots.append(etree.fromstring(content, spiff.safe_xml_parser()))
+        except (etree.XMLSyntaxError, ValueError):
             continue
-        called.update(str(v) for v in root.xpath("//bpmn:callActivity/@calledElement",
-                                                  namespaces=_BPMN_NS))
-    return called
+    return roots

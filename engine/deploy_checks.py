@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lxml import etree
@@ -47,6 +47,7 @@ from engine.xml_problems import (
     NS,
     PROCESS,
     Document,
+    Element,
     called_ids,
     element_by_id,
     executable_ids,
@@ -54,7 +55,7 @@ from engine.xml_problems import (
     type_label,
 )
 
-__all__ = ["CheckedFolder", "check_process_folder", "process_ids_in"]
+__all__ = ["CheckedFolder", "check_process_folder"]
 
 _INTERNAL_ERROR = "SpiffWorkflow could not parse this"
 
@@ -68,6 +69,13 @@ class CheckedFolder:
     called_processes: set[str]  # called by a callActivity, defined outside this folder
     process_ids: set[str]  # executable processes this folder defines
     message_starts: dict[str, str]  # message name -> process id it starts
+    # The well-formed .bpmn and .dmn files as parsed, so later steps of a deploy need not
+    # parse them again (``Document.root`` by name).
+    documents: tuple[Document, ...] = field(default=(), repr=False, compare=False)
+
+    def roots(self) -> dict[str, Element]:
+        """File name -> root element of every well-formed ``.bpmn`` and ``.dmn`` file."""
+        return {doc.name: doc.root for doc in self.documents}
 
 
 def check_process_folder(
@@ -99,7 +107,7 @@ def _check(key: str, files: Mapping[str, bytes], known_roles: Collection[str],
     bpmn_docs = [doc for doc in docs if not doc.is_dmn]
     defined = {str(p.get("id")) for d in bpmn_docs for p in d.root.iterfind(PROCESS, NS)}
     called = {c for doc in bpmn_docs for c in called_ids(doc.root)} - defined
-    library = dict(library_bpmn) if called else {}
+    library = _parsed(library_bpmn) if called else {}
     starts, own = _guarded_starts(bpmn_docs)
     for doc in docs:
         own += _guarded(doc.name, convention_problems, doc, known_roles)
@@ -111,7 +119,8 @@ def _check(key: str, files: Mapping[str, bytes], known_roles: Collection[str],
                                                own + unexecutable)
     problems += _guarded("manifest.json", manifest_process_problems, files, bpmn_docs)
     process_ids = {pid for doc in bpmn_docs for pid in executable_ids(doc.root)}
-    return CheckedFolder(manifest, _ordered(_typed(problems, docs)), called, process_ids, starts)
+    return CheckedFolder(manifest, _ordered(_typed(problems, docs)), called, process_ids, starts,
+                         tuple(docs))
 
 
 def _guarded(file: str | None, check: Callable[..., list[Problem]], *args: Any) -> list[Problem]:
@@ -131,19 +140,11 @@ def _guarded_starts(docs: list[Document]) -> tuple[dict[str, str], list[Problem]
                             f"message starts broke on this ({type(exc).__name__}: {exc})")]
 
 
-def process_ids_in(bpmn: bytes) -> set[str]:
-    """Executable process ids a BPMN file defines; none when the file is not XML."""
-    try:
-        return executable_ids(etree.fromstring(bpmn, safe_xml_parser()))
-    except (etree.XMLSyntaxError, ValueError):
-        return set()
-
-
 # -- SpiffWorkflow's parse -------------------------------------------------------------------
 
 
 def _spiff_problems(
-    docs: list[Document], library: dict[str, bytes], defined: set[str]
+    docs: list[Document], library: dict[str, Element], defined: set[str]
 ) -> list[Problem]:
     """Parse the folder the way the engine will and turn each refusal into a Problem."""
     parser = SpiffBpmnParser(validator=VALIDATOR)
@@ -171,11 +172,11 @@ def _parse_process(parser: Any, process_id: str) -> None:
     parser.get_subprocess_specs(process_id, require_call_activity_specs=False)
 
 
-def _add_library(parser: Any, library: dict[str, bytes], defined: set[str]) -> None:
+def _add_library(parser: Any, library: dict[str, Element], defined: set[str]) -> None:
     """Add deployed models; a process this folder redefines comes from the folder."""
     for name in sorted(library):
+        root = library[name]
         try:
-            root = etree.fromstring(library[name], safe_xml_parser())
             if name.endswith(".dmn"):
                 parser.add_dmn_xml(root, filename=name)
             elif not {p.get("id") for p in root.iterfind(PROCESS, NS)} & defined:
@@ -258,9 +259,20 @@ def _element_of(problem: Problem, docs: list[Document]) -> Any:
     return None
 
 
-def _library_ids(library: Mapping[str, bytes]) -> set[str]:
-    return {pid for name, raw in library.items() if name.endswith(".bpmn")
-            for pid in process_ids_in(raw)}
+def _parsed(library: Mapping[str, bytes]) -> dict[str, Element]:
+    """The deployed models, each parsed once per check; those that are not XML are left out."""
+    roots = {}
+    for name, raw in library.items():
+        try:
+            roots[name] = etree.fromstring(raw, safe_xml_parser())
+        except (etree.XMLSyntaxError, ValueError):
+            continue  # deployed models were checked when they were deployed
+    return roots
+
+
+def _library_ids(library: Mapping[str, Element]) -> set[str]:
+    return {pid for name, root in library.items() if name.endswith(".bpmn")
+            for pid in executable_ids(root)}
 
 
 def _file_with(element_id: str | None, docs: list[Document]) -> str | None:

@@ -24,11 +24,9 @@ from lxml import etree
 from engine.bpmn_expressions import foreign_language
 from engine.errors import Problem
 from engine.spiff import PARSED_FLOW_NODES
-from engine.xml_problems import BPMN_NS, NS, PROCESS, Document, Element, type_label
+from engine.xml_problems import BPMN_NS, NS, PROCESS, SPIFF_NS, Document, Element, type_label
 
 __all__ = ["executability_problems"]
-
-SPIFF_NS = NS["spiffworkflow"]
 
 _CONTAINERS = ("subProcess", "transaction", "adHocSubProcess")
 _GATEWAYS = ("exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway",

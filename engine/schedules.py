@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from engine import clock, spiff
 from engine.errors import DeployRejected, Problem, ScriptFailed
 from engine.script_sandbox import RestrictedEnvironment
+from engine.xml_problems import NS, Element
 from storage.models import ProcessSchedule, ProcessVersion
 
 __all__ = [
@@ -57,9 +58,6 @@ KINDS = ("timeCycle", "timeDate", "timeDuration")
 # A process started more often than this is a mistake (or an attack on the worker).
 MIN_PERIOD = timedelta(minutes=1)
 
-_BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-_NS = {"bpmn": _BPMN}
-_TIMER_TAG = f"{{{_BPMN}}}timerEventDefinition"
 _ONE_MICROSECOND = timedelta(microseconds=1)
 _NUM = r"\d+(?:[.,]\d+)?"
 _DURATION = re.compile(
@@ -109,25 +107,34 @@ def _timer_starts(root: Any, process_id: str) -> list[Any]:
     """Top-level start events of ``process_id`` that have a timer definition."""
     return [
         event
-        for process in root.iterfind("bpmn:process", _NS)
+        for process in root.iterfind("bpmn:process", NS)
         if process.get("id") == process_id
-        for event in process.iterfind("bpmn:startEvent", _NS)
-        if event.find("bpmn:timerEventDefinition", _NS) is not None
+        for event in process.iterfind("bpmn:startEvent", NS)
+        if event.find("bpmn:timerEventDefinition", NS) is not None
     ]
 
 
-def timer_start(bpmn_files: Mapping[str, bytes], process_id: str) -> TimerStart | None:
+def timer_start(
+    bpmn_files: Mapping[str, bytes], process_id: str, *,
+    roots: Mapping[str, Element] | None = None,
+) -> TimerStart | None:
     """The timer start event of ``process_id`` (None: it has none); ``InvalidSchedule`` when
-    its value cannot be evaluated without data or is not a schedule the engine can keep."""
+    its value cannot be evaluated without data or is not a schedule the engine can keep.
+
+    ``roots`` holds files already parsed (name -> root element, e.g. by the deploy checks);
+    the others are parsed here.
+    """
     found: list[tuple[str, Any]] = []
     for name in sorted(bpmn_files):
         content = bpmn_files[name]
         if b"timerEventDefinition" not in content:
             continue
-        try:
-            root = etree.fromstring(content, spiff.safe_xml_parser())
-        except etree.XMLSyntaxError:
-            continue  # the deploy checks say why
+        root = (roots or {}).get(name)
+        if root is None:
+            try:
+                root = etree.fromstring(content, spiff.safe_xml_parser())
+            except etree.XMLSyntaxError:
+                continue  # the deploy checks say why
         found += [(name, event) for event in _timer_starts(root, process_id)]
     if not found:
         return None
@@ -136,7 +143,7 @@ def timer_start(bpmn_files: Mapping[str, bytes], process_id: str) -> TimerStart 
     if len(found) > 1:
         raise InvalidSchedule("a process may have one timer start event; this is the first "
                               f"of {len(found)}", **where)
-    definition = event.find("bpmn:timerEventDefinition", _NS)
+    definition = event.find("bpmn:timerEventDefinition", NS)
     values = [e for e in definition if etree.QName(e).localname in KINDS]
     if len(values) != 1:
         raise InvalidSchedule("the timer start event needs one timeCycle, timeDate or "
@@ -175,7 +182,7 @@ def executable_bpmn(bpmn: bytes, process_id: str) -> bytes:
     if not events:
         return bpmn
     for event in events:
-        for definition in event.findall("bpmn:timerEventDefinition", _NS):
+        for definition in event.findall("bpmn:timerEventDefinition", NS):
             _remove(definition)
     tree = root.getroottree()
     return etree.tostring(tree, xml_declaration=True,  # type: ignore[no-any-return]
@@ -344,16 +351,18 @@ def catch_up(
 
 
 def sync_schedule(
-    session: Session, key: str, version: ProcessVersion, files: Mapping[str, bytes]
+    session: Session, key: str, version: ProcessVersion, files: Mapping[str, bytes], *,
+    roots: Mapping[str, Element] | None = None,
 ) -> ProcessSchedule | None:
     """Set the model's schedule from a version just stored (delete it when it has none).
 
     An unchanged value keeps the due time and counts; a changed one starts afresh from now.
-    Raises ``DeployRejected`` when the timer start cannot be scheduled.
+    Raises ``DeployRejected`` when the timer start cannot be scheduled. ``roots``: files
+    already parsed, as for :func:`timer_start`.
     """
     bpmn = {name: content for name, content in files.items() if name.endswith(".bpmn")}
     try:
-        start = timer_start(bpmn, version.process_id)
+        start = timer_start(bpmn, version.process_id, roots=roots)
     except InvalidSchedule as exc:
         raise DeployRejected(key, [Problem(exc.file, exc.line, exc.element_id, str(exc))]) from exc
     schedule = session.scalar(

@@ -22,6 +22,7 @@ __all__ = [
     "BPMN_NS",
     "NS",
     "PROCESS",
+    "SPIFF_NS",
     "Document",
     "Element",
     "called_ids",

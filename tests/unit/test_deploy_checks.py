@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.deploy_checks import CheckedFolder, check_process_folder, process_ids_in
+from engine.deploy import dependency_order
+from engine.deploy_checks import CheckedFolder, check_process_folder
 from engine.errors import Problem
 from engine.manifest import Manifest
 
@@ -182,12 +183,21 @@ def test_valid_folder_has_no_problems_and_a_manifest() -> None:
     assert result.message_starts == {}
 
 
-def test_process_ids_in_lists_executable_processes_only() -> None:
-    two = changed("</bpmn:definitions>",
-                  '<bpmn:process id="external" isExecutable="false"/></bpmn:definitions>')
+def test_dependency_order_puts_a_called_folder_first() -> None:
+    calling = changed('<bpmn:startEvent id="StartEvent_ticket"/>',
+                      '<bpmn:startEvent id="StartEvent_ticket"/>'
+                      '<bpmn:callActivity id="Call_ext" calledElement="external"/>').encode()
+    defining = changed("</bpmn:definitions>",
+                       '<bpmn:process id="external"/></bpmn:definitions>').encode()
+    describing = changed("</bpmn:definitions>",
+                         '<bpmn:process id="external" isExecutable="false"/>'
+                         "</bpmn:definitions>").encode()
 
-    assert process_ids_in(two.encode()) == {"ticket"}
-    assert process_ids_in(b"<not xml") == set()
+    assert dependency_order({"a": {"a.bpmn": calling}, "b": {"b.bpmn": defining},
+                             "c": {"c.bpmn": b"<not xml"}}) == ["b", "a", "c"]
+    # Only executable processes count as defined.
+    assert dependency_order({"a": {"a.bpmn": calling},
+                             "b": {"b.bpmn": describing}}) == ["a", "b"]
 
 
 # -- XML and XSD ---------------------------------------------------------------------------
